@@ -1,0 +1,61 @@
+// swift-tools-version:6.0
+// effterm: a terminal workbench for efficient generative inference (see README.md).
+import PackageDescription
+
+/// Hot numeric code is built for the CPU baseline the project supports (AVX2 + FMA + F16C,
+/// i.e. Haswell and later) with bounds checks off in release. AVX-512 is not assumed.
+let fastSwift: [SwiftSetting] = [
+    .unsafeFlags(["-Ounchecked", "-target-cpu", "haswell", "-Xcc", "-march=haswell"],
+                 .when(configuration: .release)),
+]
+let fastC: [CSetting] = [
+    .unsafeFlags(["-O3", "-march=haswell", "-mno-avx512f"]),
+]
+
+let package = Package(
+    name: "effterm",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "effterm", targets: ["effterm"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // Wide-character ncurses, wrapped by one EffTUI file.
+        .systemLibrary(name: "CNCursesW", path: "Sources/CNCursesW"),
+        // Intrinsic kernels behind EffCore's kernel surface (AVX2 baseline).
+        .target(name: "CEffKernels", path: "Sources/CEffKernels", cSettings: fastC),
+        // Numerics with no model knowledge: mmap, GGUF, quant formats, kernels, thread pool.
+        .target(name: "EffCore", dependencies: ["CEffKernels"], swiftSettings: fastSwift),
+        // The Llama family: config, weights, forward pass, KV cache, tokenizer, template, samplers.
+        .target(name: "EffLLM", dependencies: ["EffCore"], swiftSettings: fastSwift),
+        // The diffusion transformer: weights, forward pass, schedules, samplers.
+        .target(name: "EffDiffusion", dependencies: ["EffCore"],
+                resources: [.copy("Resources")], swiftSettings: fastSwift),
+        // The efficiency methods, reaching models through protocols declared in EffCore.
+        .target(name: "EffTechniques", dependencies: ["EffCore"], swiftSettings: fastSwift),
+        // Actors that own model state and run jobs; model supply; sessions.
+        .target(name: "EffEngine",
+                dependencies: ["EffCore", "EffLLM", "EffDiffusion", "EffTechniques"],
+                swiftSettings: fastSwift),
+        // Pure rendering into a cell grid, panes, keymap, themes; one ncurses backend file.
+        .target(name: "EffTUI", dependencies: ["EffEngine", "CNCursesW"], swiftSettings: fastSwift),
+        .executableTarget(
+            name: "effterm",
+            dependencies: ["EffTUI", "EffEngine",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: fastSwift),
+        // Test helpers: a GGUF writer, fixture loading, paths to the model and binary.
+        .target(name: "EffTestSupport", dependencies: ["EffCore"], path: "Sources/EffTestSupport"),
+
+        .testTarget(name: "EffCoreTests", dependencies: ["EffCore", "EffTestSupport"]),
+        .testTarget(name: "EffLLMTests", dependencies: ["EffLLM", "EffTestSupport"]),
+        .testTarget(name: "EffDiffusionTests", dependencies: ["EffDiffusion", "EffTestSupport"]),
+        .testTarget(name: "EffEngineTests", dependencies: ["EffEngine", "EffTestSupport"]),
+        .testTarget(name: "EffTUITests", dependencies: ["EffTUI", "EffTestSupport"]),
+        // Drives the real release binary (headless commands and tmux sessions).
+        .testTarget(name: "EffTermTests", dependencies: ["EffTestSupport"]),
+    ],
+    swiftLanguageModes: [.v5]
+)
