@@ -1,0 +1,129 @@
+import Foundation
+
+/// Attention density of the last answer, layers x heads, measured from the real attention
+/// probabilities at every decode step.
+///
+/// Per head and step: `k95` = (smallest number of keys whose probabilities sum to >= 95%)
+/// / (keys visible), and `sinkMass` = probability on the first `sinkTokens` positions;
+/// both are averaged over the answer's steps. `pattern` is the last step's distribution
+/// over key positions, folded into `patternBins` equal-width bins.
+public struct AttentionSummary: Hashable, Sendable {
+    public var nLayers: Int
+    public var nHeads: Int
+    /// Decode steps averaged.
+    public var steps: Int
+    /// Keys visible at the last step.
+    public var keys: Int
+    /// (nLayers * nHeads), index layer * nHeads + head.
+    public var k95: [Float]
+    /// (nLayers * nHeads).
+    public var sinkMass: [Float]
+    /// (nLayers * nHeads, patternBins).
+    public var pattern: [Float]
+    public var patternBins: Int
+
+    public init(nLayers: Int, nHeads: Int, steps: Int, keys: Int, k95: [Float],
+                sinkMass: [Float], pattern: [Float], patternBins: Int) {
+        self.nLayers = nLayers; self.nHeads = nHeads; self.steps = steps; self.keys = keys
+        self.k95 = k95; self.sinkMass = sinkMass; self.pattern = pattern; self.patternBins = patternBins
+    }
+
+    public func k95(layer: Int, head: Int) -> Float { k95[layer * nHeads + head] }
+    public func sinkMass(layer: Int, head: Int) -> Float { sinkMass[layer * nHeads + head] }
+    /// The last step's binned pattern of one head.
+    public func pattern(layer: Int, head: Int) -> ArraySlice<Float> {
+        let start = (layer * nHeads + head) * patternBins
+        return pattern[start..<start + patternBins]
+    }
+}
+
+/// Accumulates `AttentionSummary` statistics while a model decodes.
+///
+/// `observe` may be called concurrently for different (layer, head) slots (each slot is
+/// written by one thread per step); it allocates nothing. The 95% key count is found by
+/// bisection on a probability threshold (no sort, no scratch buffer).
+public final class AttentionStatsCollector: @unchecked Sendable {
+    public let nLayers: Int
+    public let nHeads: Int
+    public let patternBins: Int
+    public let sinkTokens: Int
+    private let k95Sum: UnsafeMutablePointer<Double>
+    private let sinkSum: UnsafeMutablePointer<Double>
+    private let counts: UnsafeMutablePointer<Int>
+    private let pattern: UnsafeMutablePointer<Float>
+    private let keys: UnsafeMutablePointer<Int>
+    private var slots: Int { nLayers * nHeads }
+
+    public init(nLayers: Int, nHeads: Int, patternBins: Int = 48, sinkTokens: Int = 4) {
+        self.nLayers = nLayers; self.nHeads = nHeads
+        self.patternBins = patternBins; self.sinkTokens = sinkTokens
+        let n = nLayers * nHeads
+        k95Sum = .allocate(capacity: n); sinkSum = .allocate(capacity: n)
+        counts = .allocate(capacity: n); keys = .allocate(capacity: n)
+        pattern = .allocate(capacity: n * patternBins)
+        reset()
+    }
+
+    deinit {
+        k95Sum.deallocate(); sinkSum.deallocate(); counts.deallocate()
+        keys.deallocate(); pattern.deallocate()
+    }
+
+    /// Clears all statistics (start of an answer).
+    public func reset() {
+        k95Sum.initialize(repeating: 0, count: slots)
+        sinkSum.initialize(repeating: 0, count: slots)
+        counts.initialize(repeating: 0, count: slots)
+        keys.initialize(repeating: 0, count: slots)
+        pattern.initialize(repeating: 0, count: slots * patternBins)
+    }
+
+    /// Records one query's softmax probabilities over `probs.count` keys for (layer, head).
+    public func observe(layer: Int, head: Int, probs: UnsafeBufferPointer<Float>) {
+        guard layer >= 0, layer < nLayers, head >= 0, head < nHeads, !probs.isEmpty else { return }
+        let slot = layer * nHeads + head
+        let n = probs.count
+        k95Sum[slot] += Double(Self.keysCovering(0.95, probs)) / Double(n)
+        var sink: Float = 0
+        for i in 0..<min(sinkTokens, n) { sink += probs[i] }
+        sinkSum[slot] += Double(sink)
+        counts[slot] += 1
+        keys[slot] = n
+        let bins = pattern + slot * patternBins
+        bins.update(repeating: 0, count: patternBins)
+        for i in 0..<n { bins[i * patternBins / n] += probs[i] }
+    }
+
+    /// The smallest number of entries of `probs` whose sum reaches `mass` (of the total).
+    public static func keysCovering(_ mass: Float, _ probs: UnsafeBufferPointer<Float>) -> Int {
+        var total: Float = 0, maxP: Float = 0
+        for p in probs { total += p; maxP = max(maxP, p) }
+        let target = mass * total
+        // Largest threshold t whose entries >= t still hold the target mass.
+        var lo: Float = 0, hi = maxP
+        for _ in 0..<24 {
+            let mid = (lo + hi) / 2
+            var s: Float = 0
+            for p in probs where p >= mid { s += p }
+            if s >= target { lo = mid } else { hi = mid }
+        }
+        // With distinct values this is exact; tied entries at the threshold are all counted.
+        var count = 0
+        for p in probs where p >= lo { count += 1 }
+        return max(1, count)
+    }
+
+    /// The averages so far.
+    public func summary() -> AttentionSummary {
+        var k = [Float](repeating: 0, count: slots), s = k
+        var maxSteps = 0, maxKeys = 0
+        for i in 0..<slots where counts[i] > 0 {
+            k[i] = Float(k95Sum[i] / Double(counts[i]))
+            s[i] = Float(sinkSum[i] / Double(counts[i]))
+            maxSteps = max(maxSteps, counts[i]); maxKeys = max(maxKeys, keys[i])
+        }
+        let pat = Array(UnsafeBufferPointer(start: pattern, count: slots * patternBins))
+        return AttentionSummary(nLayers: nLayers, nHeads: nHeads, steps: maxSteps, keys: maxKeys,
+                                k95: k, sinkMass: s, pattern: pat, patternBins: patternBins)
+    }
+}

@@ -1,0 +1,192 @@
+import Foundation
+
+/// Owns a conversation and its model: accepts user messages, runs each answer on a compute
+/// thread (never on the cooperative pool), streams text to the UI through a lossless
+/// `EventQueue`, publishes `ChatSnapshot`s (newest wins) and autosaves every turn.
+public actor ChatEngine {
+    /// A backend handed across threads; only one compute thread uses it at a time.
+    private final class BackendBox: @unchecked Sendable {
+        let backend: ChatBackend
+        init(_ b: ChatBackend) { backend = b }
+    }
+
+    public nonisolated let events = EventQueue<ChatEvent>()
+    public nonisolated let snapshots: SnapshotBox<ChatSnapshot>
+    public let store: SessionStore?
+    private let box: BackendBox
+    private var settings: SamplerSettings
+    private var system: String?
+    private var techniques = TechniqueConfig()
+    private(set) var messages: [TurnMessage] = []
+    private var cancel: CancellationFlag?
+    private var busy = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    public init(backend: ChatBackend, settings: SamplerSettings, system: String?, store: SessionStore?) {
+        box = BackendBox(backend)
+        self.settings = settings
+        self.system = system
+        self.store = store
+        var snap = ChatSnapshot()
+        snap.model = backend.info
+        snapshots = SnapshotBox(snap)
+        if let system, !system.isEmpty { messages = [TurnMessage(role: "system", content: system)] }
+    }
+
+    /// The conversation so far (for tests and export).
+    public var conversation: [TurnMessage] { messages }
+    public var isBusy: Bool { busy }
+
+    /// Starts a fresh transcript file (written at the first autosave).
+    public func beginSession() async {
+        guard let store else { return }
+        let info = box.backend.info
+        await store.begin(TranscriptHeader(modelName: info.name, modelSHA256: info.sha256,
+                                           templateHash: info.templateHash, sampler: settings, system: system))
+        await publishSessionInfo()
+    }
+
+    /// Accepts a user message and starts the answer; ignored (with a notice) while busy.
+    public func send(_ text: String) {
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !trimmed.isEmpty else { return }
+        guard !busy else {
+            events.push(.notice("still answering: Esc stops the current answer", isWarning: true))
+            return
+        }
+        busy = true
+        messages.append(TurnMessage(role: "user", content: text))
+        events.push(.userMessage(text))
+        let flag = CancellationFlag()
+        cancel = flag
+        snapshots.update { $0.isGenerating = true; $0.liveTokens = 0 }
+        let box = self.box, settings = self.settings, convo = messages
+        let events = self.events, snapshots = self.snapshots
+        ComputeThread.start(name: "effterm.generate") {
+            var answer = ""
+            var stats: TurnStats
+            var failure: String?
+            do {
+                var count = 0
+                stats = try box.backend.generate(messages: convo, settings: settings, cancel: flag) { piece in
+                    answer += piece
+                    count += 1
+                    events.push(.text(piece))
+                    if count % 4 == 0 { snapshots.update { $0.liveTokens = count } }
+                }
+            } catch {
+                stats = TurnStats()
+                stats.stopReason = .failed
+                failure = "\(error)"
+            }
+            let final = stats, text = answer, err = failure
+            Task { await self.finishAnswer(text: text, stats: final, error: err) }
+        }
+    }
+
+    private func finishAnswer(text: String, stats: TurnStats, error: String?) async {
+        let b = box.backend
+        messages.append(TurnMessage(role: "assistant", content: text))
+        let turnMessages = Array(messages.suffix(2))
+        events.push(.answerFinished(stats))
+        if let error { events.push(.notice("generation failed: \(error)", isWarning: true)) }
+        let attention = b.lastAttention
+        snapshots.update {
+            $0.isGenerating = false
+            $0.lastStats = stats
+            $0.kvBytesInUse = b.kvBytesInUse
+            $0.contextUsed = b.contextUsed
+            if let attention { $0.attention = attention; $0.attentionTurn = 0 }
+            $0.turns += 1
+        }
+        if let store {
+            let index = await store.turnCount
+            do {
+                try await store.append(TranscriptTurn(index: index, messages: turnMessages,
+                                                      techniques: techniques, stats: stats))
+            } catch {
+                events.push(.notice("autosave failed: \(error)", isWarning: true))
+            }
+            await publishSessionInfo()
+        }
+        busy = false
+        cancel = nil
+        let w = waiters; waiters.removeAll()
+        for c in w { c.resume() }
+    }
+
+    /// Stops the running answer after the current token; the partial text is kept.
+    public func stop() { cancel?.cancel() }
+
+    /// Suspends until no answer is running.
+    public func waitUntilIdle() async {
+        guard busy else { return }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+
+    /// Saves the transcript now; returns the path.
+    @discardableResult
+    public func save() async -> URL? {
+        guard let store else { events.push(.notice("sessions are off", isWarning: true)); return nil }
+        do {
+            let url = try await store.save()
+            events.push(.notice("saved \(url.path)", isWarning: false))
+            return url
+        } catch {
+            events.push(.notice("\(error)", isWarning: true))
+            return nil
+        }
+    }
+
+    /// Clears the conversation and starts a new transcript.
+    public func newSession() async {
+        if busy { stop(); await waitUntilIdle() }
+        box.backend.reset()
+        messages = system.map { $0.isEmpty ? [] : [TurnMessage(role: "system", content: $0)] } ?? []
+        snapshots.update {
+            $0.lastStats = nil; $0.kvBytesInUse = 0; $0.contextUsed = 0; $0.turns = 0
+            $0.attention = nil; $0.warning = nil
+        }
+        events.push(.conversationLoaded(messages))
+        await beginSession()
+        events.push(.notice("new session", isWarning: false))
+    }
+
+    /// Continues a saved transcript: replays its messages into the KV cache.
+    public func resume(_ transcript: Transcript, file: URL) async {
+        if busy { stop(); await waitUntilIdle() }
+        busy = true
+        let info = box.backend.info
+        var warning: String?
+        if transcript.header.modelSHA256 != info.sha256 {
+            warning = "transcript was made with \(transcript.header.modelName) (sha256 \(transcript.header.modelSHA256.prefix(12))), not the loaded model"
+        }
+        system = transcript.header.system
+        messages = transcript.messages
+        events.push(.conversationLoaded(messages))
+        if let store { await store.adopt(transcript, file: file) }
+        let box = self.box, convo = messages
+        do {
+            let stats = try await ComputeThread.run(name: "effterm.prime") { try box.backend.prime(messages: convo) }
+            events.push(.notice(String(format: "resumed %@: %d turns, %d tokens rebuilt in %.2f s",
+                                       file.lastPathComponent, transcript.turns.count,
+                                       stats.promptTokens, stats.prefillSeconds), isWarning: false))
+        } catch {
+            events.push(.notice("could not rebuild the cache: \(error)", isWarning: true))
+        }
+        if let warning { events.push(.notice(warning, isWarning: true)) }
+        let b = box.backend
+        snapshots.update {
+            $0.kvBytesInUse = b.kvBytesInUse; $0.contextUsed = b.contextUsed
+            $0.turns = transcript.turns.count; $0.warning = warning
+            $0.lastStats = transcript.turns.last?.stats
+        }
+        await publishSessionInfo()
+        busy = false
+    }
+
+    private func publishSessionInfo() async {
+        let path = await store?.file?.path
+        snapshots.update { $0.sessionFile = path }
+    }
+}

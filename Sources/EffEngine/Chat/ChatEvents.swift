@@ -1,0 +1,35 @@
+import Foundation
+
+/// Lossless events from the chat engine to the UI, in order.
+public enum ChatEvent: Sendable, Equatable {
+    /// The conversation was replaced (new session or resumed transcript).
+    case conversationLoaded([TurnMessage])
+    /// A user message was accepted and an answer begins.
+    case userMessage(String)
+    /// Next piece of the answer (always whole UTF-8 characters).
+    case text(String)
+    /// The answer ended; the message in the conversation is final.
+    case answerFinished(TurnStats)
+    /// A short message for the status line (saved to ..., warnings, errors).
+    case notice(String, isWarning: Bool)
+}
+
+/// Where the engine stands, newest wins. Immutable; the UI renders from it.
+public struct ChatSnapshot: Sendable, Equatable {
+    public var model: ModelInfo?
+    public var isGenerating = false
+    /// Tokens generated so far in the running answer.
+    public var liveTokens = 0
+    public var lastStats: TurnStats?
+    public var kvBytesInUse = 0
+    public var contextUsed = 0
+    public var techniques = TechniqueConfig()
+    public var attention: AttentionSummary?
+    /// Answers completed since the attention summary was measured (0 = current).
+    public var attentionTurn = 0
+    public var sessionFile: String?
+    public var turns = 0
+    /// Set when the loaded transcript came from a different model.
+    public var warning: String?
+    public init() {}
+}

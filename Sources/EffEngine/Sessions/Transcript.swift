@@ -1,0 +1,163 @@
+import Foundation
+
+/// The first line of a session transcript: what produced the conversation.
+public struct TranscriptHeader: Codable, Hashable, Sendable {
+    public var type = "header"
+    public var efftermVersion: String
+    public var created: String
+    public var modelName: String
+    public var modelSHA256: String
+    public var templateHash: String
+    public var seed: UInt64
+    public var sampler: SamplerSettings
+    public var system: String?
+
+    public init(modelName: String, modelSHA256: String, templateHash: String,
+                sampler: SamplerSettings, system: String?, created: Date = Date()) {
+        efftermVersion = EffTermVersion.string
+        self.created = Transcript.timestamp(created)
+        self.modelName = modelName; self.modelSHA256 = modelSHA256
+        self.templateHash = templateHash; self.seed = sampler.seed
+        self.sampler = sampler; self.system = system
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case type, efftermVersion = "effterm_version", created, modelName = "model_name"
+        case modelSHA256 = "model_sha256", templateHash = "template_hash", seed, sampler, system
+    }
+}
+
+/// One turn: the user's message, the answer (possibly stopped early), the techniques in
+/// force and what the turn measured.
+public struct TranscriptTurn: Codable, Hashable, Sendable {
+    public var type = "turn"
+    public var index: Int
+    public var time: String
+    public var messages: [TurnMessage]
+    public var techniques: TechniqueConfig
+    public var stats: TurnStats
+
+    public init(index: Int, messages: [TurnMessage], techniques: TechniqueConfig,
+                stats: TurnStats, time: Date = Date()) {
+        self.index = index; self.messages = messages; self.techniques = techniques
+        self.stats = stats; self.time = Transcript.timestamp(time)
+    }
+}
+
+/// A session transcript: header then turns, stored as JSON Lines.
+public struct Transcript: Hashable, Sendable {
+    public var header: TranscriptHeader
+    public var turns: [TranscriptTurn]
+
+    public init(header: TranscriptHeader, turns: [TranscriptTurn] = []) {
+        self.header = header; self.turns = turns
+    }
+
+    /// The conversation as the model sees it (system message first when present).
+    public var messages: [TurnMessage] {
+        var out: [TurnMessage] = []
+        if let s = header.system, !s.isEmpty { out.append(TurnMessage(role: "system", content: s)) }
+        for t in turns { out.append(contentsOf: t.messages) }
+        return out
+    }
+
+    /// JSON Lines text: one object per line, header first, ending with a newline.
+    public func jsonLines() throws -> Data {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var data = try enc.encode(header)
+        data.append(0x0A)
+        for t in turns { data.append(try enc.encode(t)); data.append(0x0A) }
+        return data
+    }
+
+    /// Parses JSON Lines; errors name the file and line at fault.
+    public static func parse(_ data: Data, file: String) throws -> Transcript {
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw TranscriptError.notUTF8(file: file)
+        }
+        let dec = JSONDecoder()
+        var header: TranscriptHeader?
+        var turns: [TranscriptTurn] = []
+        for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if trimmed.isEmpty { continue }
+            let lineData = Data(trimmed.utf8)
+            do {
+                if header == nil {
+                    header = try dec.decode(TranscriptHeader.self, from: lineData)
+                    guard header?.type == "header" else {
+                        throw TranscriptError.malformed(file: file, line: i + 1, reason: "first object must have type \"header\"")
+                    }
+                } else {
+                    let turn = try dec.decode(TranscriptTurn.self, from: lineData)
+                    guard turn.type == "turn" else {
+                        throw TranscriptError.malformed(file: file, line: i + 1, reason: "expected type \"turn\", found \"\(turn.type)\"")
+                    }
+                    turns.append(turn)
+                }
+            } catch let e as TranscriptError {
+                throw e
+            } catch {
+                throw TranscriptError.malformed(file: file, line: i + 1, reason: Transcript.describe(error))
+            }
+        }
+        guard let header else { throw TranscriptError.empty(file: file) }
+        return Transcript(header: header, turns: turns)
+    }
+
+    /// A Markdown rendering for reading (not for resuming).
+    public func markdown() -> String {
+        var out = "# effterm session \(header.created)\n\n"
+        out += "- model: \(header.modelName) (sha256 \(header.modelSHA256.prefix(16))...)\n"
+        out += "- effterm \(header.efftermVersion), seed \(header.seed), temperature \(header.sampler.temperature)\n"
+        if let s = header.system, !s.isEmpty { out += "- system: \(s)\n" }
+        for t in turns {
+            for m in t.messages {
+                out += "\n## \(m.role)\n\n\(m.content)\n"
+            }
+            var line = "\n_turn \(t.index + 1): \(t.stats.generatedTokens) tokens"
+            if let d = t.stats.decodeTokensPerSecond { line += String(format: ", decode %.1f tok/s", d) }
+            if let p = t.stats.prefillTokensPerSecond { line += String(format: ", prefill %.1f tok/s", p) }
+            line += ", weights \(t.techniques.weights), attention \(t.techniques.attention), SoT \(t.techniques.sot)"
+            if t.stats.stopReason != .endOfTurn { line += ", ended: \(t.stats.stopReason.rawValue)" }
+            out += line + "_\n"
+        }
+        return out
+    }
+
+    static func timestamp(_ d: Date) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime]
+        return f.string(from: d)
+    }
+
+    static func describe(_ error: Error) -> String {
+        switch error {
+        case DecodingError.keyNotFound(let key, _): return "missing key \"\(key.stringValue)\""
+        case DecodingError.typeMismatch(_, let ctx), DecodingError.valueNotFound(_, let ctx):
+            return "wrong type at \(ctx.codingPath.map(\.stringValue).joined(separator: "."))"
+        case DecodingError.dataCorrupted(let ctx): return "not JSON (\(ctx.debugDescription))"
+        default: return "\(error)"
+        }
+    }
+}
+
+/// Problems reading or writing transcripts; each names the file (and line) at fault.
+public enum TranscriptError: Error, CustomStringConvertible, Equatable {
+    case notUTF8(file: String)
+    case empty(file: String)
+    case malformed(file: String, line: Int, reason: String)
+    case notFound(String)
+    case writeFailed(file: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .notUTF8(let f): return "\(f): not UTF-8 text"
+        case .empty(let f): return "\(f): no header line (empty transcript)"
+        case .malformed(let f, let l, let r): return "\(f):\(l): \(r)"
+        case .notFound(let what): return "no session transcript found: \(what)"
+        case .writeFailed(let f, let r): return "could not save \(f): \(r)"
+        }
+    }
+}

@@ -1,0 +1,55 @@
+import Foundation
+
+/// Holds the newest immutable snapshot of some engine state; readers never see a stale one
+/// once a newer one is published, and publishers never wait for readers (newest wins).
+public final class SnapshotBox<Value: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+    private var version: UInt64 = 0
+
+    public init(_ initial: Value) { value = initial }
+
+    /// Replaces the snapshot; older ones are dropped.
+    public func publish(_ newValue: Value) {
+        lock.lock(); value = newValue; version &+= 1; lock.unlock()
+    }
+
+    /// Edits the snapshot in place under the lock and publishes the result.
+    public func update(_ body: (inout Value) -> Void) {
+        lock.lock(); body(&value); version &+= 1; lock.unlock()
+    }
+
+    /// The newest snapshot and its version (versions grow by one per publish).
+    public var latest: (value: Value, version: UInt64) {
+        lock.lock(); defer { lock.unlock() }
+        return (value, version)
+    }
+}
+
+/// A lossless multi-producer queue of events that a synchronous consumer (the UI thread)
+/// drains without blocking. Text deltas travel here so no token is ever dropped.
+public final class EventQueue<Event: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var items: [Event] = []
+    private var onPush: (@Sendable () -> Void)?
+
+    public init() {}
+
+    /// Appends an event.
+    public func push(_ event: Event) {
+        lock.lock(); items.append(event); let hook = onPush; lock.unlock()
+        hook?()
+    }
+
+    /// Removes and returns every pending event, oldest first.
+    public func drain() -> [Event] {
+        lock.lock(); defer { lock.unlock() }
+        let out = items; items.removeAll(keepingCapacity: true)
+        return out
+    }
+
+    /// Registers a callback run after each push (for example to wake a waiting reader).
+    public func setWakeHandler(_ hook: (@Sendable () -> Void)?) {
+        lock.lock(); onPush = hook; lock.unlock()
+    }
+}
