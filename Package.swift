@@ -20,6 +20,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
     ],
     targets: [
         // Wide-character ncurses, wrapped by one EffTUI file.
@@ -37,7 +39,9 @@ let package = Package(
         .target(name: "EffTechniques", dependencies: ["EffCore"], swiftSettings: fastSwift),
         // Actors that own model state and run jobs; model supply; sessions.
         .target(name: "EffEngine",
-                dependencies: ["EffCore", "EffLLM", "EffDiffusion", "EffTechniques"],
+                dependencies: ["EffCore", "EffLLM", "EffDiffusion", "EffTechniques",
+                               .product(name: "Crypto", package: "swift-crypto"),
+                               .product(name: "ZIPFoundation", package: "ZIPFoundation")],
                 swiftSettings: fastSwift),
         // Pure rendering into a cell grid, panes, keymap, themes; one ncurses backend file.
         .target(name: "EffTUI", dependencies: ["EffEngine", "CNCursesW"], swiftSettings: fastSwift),
@@ -52,7 +56,10 @@ let package = Package(
         .testTarget(name: "EffCoreTests", dependencies: ["EffCore", "EffTestSupport"]),
         .testTarget(name: "EffLLMTests", dependencies: ["EffLLM", "EffTestSupport"]),
         .testTarget(name: "EffDiffusionTests", dependencies: ["EffDiffusion", "EffTestSupport"]),
-        .testTarget(name: "EffEngineTests", dependencies: ["EffEngine", "EffTestSupport"]),
+        .testTarget(name: "EffEngineTests",
+                    dependencies: ["EffEngine", "EffTestSupport",
+                                   .product(name: "Crypto", package: "swift-crypto"),
+                                   .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         .testTarget(name: "EffTUITests", dependencies: ["EffTUI", "EffTestSupport"]),
         // Drives the real release binary (headless commands and tmux sessions).
         .testTarget(name: "EffTermTests", dependencies: ["EffTestSupport"]),

@@ -14,6 +14,7 @@ struct EffTerm: AsyncParsableCommand {
         """,
         version: EffTermVersion.string,
         subcommands: [
+            ModelsCommand.self,
         ]
     )
 }
