@@ -60,6 +60,7 @@ let package = Package(
                     dependencies: ["EffEngine", "EffTestSupport",
                                    .product(name: "Crypto", package: "swift-crypto"),
                                    .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
+        .testTarget(name: "EffTechniquesTests", dependencies: ["EffTechniques"]),
         .testTarget(name: "EffTUITests", dependencies: ["EffTUI", "EffTestSupport"]),
         // Drives the real release binary (headless commands and tmux sessions).
         .testTarget(name: "EffTermTests", dependencies: ["EffTestSupport"]),

@@ -1,0 +1,129 @@
+import Testing
+@testable import EffTechniques
+
+/// A scripted language model: answers by looking at the request, records every call.
+final class ScriptedModel: SoTLanguageModel {
+    var skeletonAnswer: String
+    var pointAnswers: [String: String]  // keyed by prefill
+    var normalAnswer = "A plain answer."
+    private(set) var singleCalls: [SoTRequest] = []
+    private(set) var batchCalls: [[SoTRequest]] = []
+
+    init(skeleton: String, points: [String: String] = [:]) {
+        skeletonAnswer = skeleton
+        pointAnswers = points
+    }
+
+    func complete(_ request: SoTRequest, maxTokens: Int, shouldStop: (String) -> Bool,
+                  onText: (String) -> Void) throws -> SoTCompletion {
+        singleCalls.append(request)
+        let full = request.prefill == "1." ? skeletonAnswer : normalAnswer
+        // Stream word by word and honour the stop predicate like a real decoder would.
+        var produced = ""
+        var tokens = 0
+        for piece in full.split(separator: " ", omittingEmptySubsequences: false).enumerated()
+            .map({ $0.offset == 0 ? String($0.element) : " " + $0.element }) {
+            if tokens == maxTokens || shouldStop(produced) { break }
+            produced += piece
+            tokens += 1
+            onText(piece)
+        }
+        return SoTCompletion(text: produced, promptTokens: request.user.count / 4,
+                             generatedTokens: tokens, prefillSeconds: 0.1, decodeSeconds: 0.01 * Double(tokens))
+    }
+
+    func completeBatch(_ requests: [SoTRequest], maxTokens: Int,
+                       onText: (Int, String) -> Void) throws -> SoTBatchCompletion {
+        batchCalls.append(requests)
+        var completions: [SoTCompletion] = []
+        for (i, r) in requests.enumerated() {
+            let text = pointAnswers[r.prefill] ?? " - detail."
+            onText(i, text)
+            completions.append(SoTCompletion(text: text, promptTokens: 300, generatedTokens: 5,
+                                             prefillSeconds: 0, decodeSeconds: 0))
+        }
+        return SoTBatchCompletion(completions: completions, sharedPrefixTokens: 280,
+                                  prefillSeconds: 0.2, decodeSeconds: 0.3, steps: 5)
+    }
+}
+
+@Suite struct SoTRunnerTests {
+    @Test func skeletonThenBatchedExpansion() throws {
+        let model = ScriptedModel(
+            skeleton: " Set goals\n2. Plan the week\n3. Take breaks\nThat is all.\nMore chatter",
+            points: ["2. Plan the week": " so nothing is forgotten. It helps."])
+        var events: [SoTRunner.Event] = []
+        let result = try SoTRunner().run(question: "How to manage time?", model: model) {
+            events.append($0)
+        }
+        #expect(result.points.map(\.text) == ["Set goals", "Plan the week", "Take breaks"])
+        #expect(result.fallbackReason == nil)
+        // The skeleton stage stopped once a non-point line was complete.
+        #expect(!result.skeletonText.contains("More chatter"))
+        #expect(model.batchCalls.count == 1)
+        let batch = model.batchCalls[0]
+        #expect(batch.map(\.prefill) == ["1. Set goals", "2. Plan the week", "3. Take breaks"])
+        #expect(batch.allSatisfy { $0.user.contains("How to manage time?") })
+        #expect(batch[1].user.contains("only continue point 2"))
+        #expect(batch[1].user.contains("3. Take breaks"))  // the whole skeleton is shown
+        #expect(result.answer == "1. Set goals - detail.\n2. Plan the week so nothing is forgotten. It helps.\n3. Take breaks - detail.")
+        #expect(result.leakedPoints.isEmpty)
+        #expect(events.first == .stage(.skeleton))
+        #expect(events.contains(.skeleton(result.points)))
+        #expect(events.contains(.pointText(index: 1, delta: " so nothing is forgotten. It helps.")))
+        #expect(events.last == .stage(.done))
+        #expect(abs(result.totalSeconds - (0.1 + 0.01 * Double(result.skeleton.generatedTokens) + 0.5)) < 1e-9)
+        #expect(result.tokensProcessed == result.skeleton.promptTokens
+                + result.skeleton.generatedTokens + 280 + 3 * (20 + 5))
+    }
+
+    @Test func fallsBackWhenTooFewPoints() throws {
+        let model = ScriptedModel(skeleton: " Just do it.\nNothing else")
+        var events: [SoTRunner.Event] = []
+        let result = try SoTRunner().run(question: "What is 2+2?", model: model) { events.append($0) }
+        #expect(result.points.count == 1)
+        #expect(result.fallbackReason?.contains("only 1 point") == true)
+        #expect(model.batchCalls.isEmpty)
+        #expect(model.singleCalls.last == SoTRequest(user: "What is 2+2?", prefill: ""))
+        #expect(result.answer == "A plain answer.")
+        #expect(events.contains(.stage(.fallback)))
+    }
+
+    @Test func fallsBackOnJunkSkeleton() throws {
+        let model = ScriptedModel(skeleton: "")
+        let result = try SoTRunner().run(question: "Write a poem", model: model)
+        #expect(result.fallbackReason == "the skeleton had no numbered points")
+    }
+
+    @Test func flagsLeakyExpansions() throws {
+        let model = ScriptedModel(skeleton: " A\n2. B\n",
+                                  points: ["1. A": " first.\n2. B again", "2. B": " fine."])
+        let result = try SoTRunner().run(question: "q", model: model)
+        #expect(result.leakedPoints == [1])
+    }
+
+    @Test func capsPointCount() throws {
+        let many = (2...14).map { "\($0). p\($0)" }.joined(separator: "\n")
+        let model = ScriptedModel(skeleton: " p1\n" + many + "\n")
+        var config = SoTRunner.Config()
+        config.skeletonMaxTokens = 1000
+        let result = try SoTRunner(config: config).run(question: "q", model: model)
+        #expect(result.points.count == 10)
+        #expect(model.batchCalls[0].count == 10)
+    }
+
+    @Test func promptsKeepTheAuthorsStructure() {
+        let skeleton = SoTPrompts.skeleton(question: "Why sleep?")
+        #expect(skeleton.contains("organizer"))
+        #expect(skeleton.contains("3 to 5 words"))
+        #expect(skeleton.components(separatedBy: "Skeleton:").count == 4)  // 2 examples + ask
+        #expect(skeleton.hasSuffix("Question: Why sleep?\nSkeleton:"))
+        let point = SoTPrompts.expansion(question: "Why sleep?",
+                                         skeleton: [SkeletonPoint(index: 1, text: "Rest"),
+                                                    SkeletonPoint(index: 2, text: "Health")],
+                                         index: 2)
+        #expect(point.contains("one and only one point"))
+        #expect(point.contains("1. Rest\n2. Health"))
+        #expect(point.contains("1 to 2 sentences"))
+    }
+}
