@@ -28,6 +28,13 @@ struct GGUFCursor {
         }
     }
 
+    /// Throws unless `count` items of at least `size` bytes each can still follow; the
+    /// product saturates instead of overflowing (a claimed 2^60 items simply do not fit).
+    func require(count: Int, size: Int, _ what: @autoclosure () -> String) throws {
+        let (total, overflow) = UInt64(count).multipliedReportingOverflow(by: UInt64(size))
+        try require(overflow ? UInt64.max : total, what())
+    }
+
     @inline(__always)
     mutating func read<T: FixedWidthInteger>(_: T.Type, _ what: @autoclosure () -> String) throws -> T {
         try require(UInt64(MemoryLayout<T>.size), what())

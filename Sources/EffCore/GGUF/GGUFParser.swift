@@ -57,7 +57,7 @@ struct GGUFParser {
         // than the rest of the file could hold.
         tensorCount = Int(nTensors)
         let kvCount = Int(nKV)
-        try cursor.require(UInt64(kvCount) * 13, "\(kvCount) metadata entries")
+        try cursor.require(count: kvCount, size: 13, "\(kvCount) metadata entries")
         metadataKeys.reserveCapacity(kvCount)
         metadata.reserveCapacity(kvCount)
 
@@ -120,7 +120,7 @@ struct GGUFParser {
             throw GGUFError.arrayTooLong(key: key, offset: start, count: count64, limit: limits.maxArrayLength)
         }
         let count = Int(count64)
-        try cursor.require(UInt64(count) * UInt64(type.minimumEncodedSize),
+        try cursor.require(count: count, size: type.minimumEncodedSize,
                            "\(count) \(type) elements of key '\(key)'")
 
         switch type {
@@ -155,7 +155,7 @@ struct GGUFParser {
     /// `count` little-endian integers; the caller has already checked they are present.
     private mutating func readFixed<T: FixedWidthInteger>(_: T.Type, _ count: Int, _ key: String) throws -> [T] {
         let size = MemoryLayout<T>.size
-        try cursor.require(UInt64(count) * UInt64(size), "array of key '\(key)'")
+        try cursor.require(count: count, size: size, "array of key '\(key)'")
         let start = cursor.offset
         let base = cursor.base
         let values = [T](unsafeUninitializedCapacity: count) { buffer, initialized in
@@ -173,7 +173,7 @@ struct GGUFParser {
     private mutating func parseTensorInfos() throws {
         // The count was capped in the header; each info needs >= 8+4+8+4+8 bytes.
         let nTensors = tensorCount
-        try cursor.require(UInt64(nTensors) * 32, "\(nTensors) tensor infos")
+        try cursor.require(count: nTensors, size: 32, "\(nTensors) tensor infos")
         tensors.reserveCapacity(nTensors)
         tensorIndex.reserveCapacity(nTensors)
         var relativeOffsets: [UInt64] = []
