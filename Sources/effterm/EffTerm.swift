@@ -15,6 +15,7 @@ struct EffTerm: AsyncParsableCommand {
         version: EffTermVersion.string,
         subcommands: [
             ModelsCommand.self,
+            InspectCommand.self,
         ]
     )
 }

@@ -214,11 +214,16 @@ public enum GGUFArray: Sendable, Equatable {
 
     /// `[string] x 49152: ["<|endoftext|>", "<|im_start|>", ...]`, or all items when short.
     public func summary(maxItems: Int = 8, maxStringBytes: Int = 80) -> String {
+        "\(typeName) x \(count): " + itemsSummary(maxItems: maxItems, maxStringBytes: maxStringBytes)
+    }
+
+    /// The first `maxItems` elements in brackets, `...` marking the rest.
+    public func itemsSummary(maxItems: Int = 8, maxStringBytes: Int = 80) -> String {
         let shown = Swift.min(count, maxItems)
         let items = (0..<shown).map {
             element(at: $0).summary(maxItems: maxItems, maxStringBytes: maxStringBytes)
         }
         let more = count > shown ? ", ..." : ""
-        return "\(typeName) x \(count): [" + items.joined(separator: ", ") + more + "]"
+        return "[" + items.joined(separator: ", ") + more + "]"
     }
 }
