@@ -16,6 +16,7 @@ struct EffTerm: AsyncParsableCommand {
         subcommands: [
             ModelsCommand.self,
             InspectCommand.self,
+            TokenizeCommand.self,
         ]
     )
 }

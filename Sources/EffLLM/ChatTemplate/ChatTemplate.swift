@@ -46,12 +46,17 @@ public struct ChatTemplate: Sendable {
         let list: [TemplateValue] = messages.map {
             .dict(["role": .string($0.role), "content": .string($0.content)])
         }
-        var renderer = TemplateRenderer(globals: [
+        return try render(globals: [
             "messages": .list(list),
             "add_generation_prompt": .bool(addGenerationPrompt),
             "bos_token": .string(bosToken),
             "eos_token": .string(eosToken),
         ])
+    }
+
+    /// Renders with arbitrary top-level variables (tests exercise constructs with it).
+    func render(globals: [String: TemplateValue]) throws -> String {
+        var renderer = TemplateRenderer(globals: globals)
         try renderer.render(nodes)
         return renderer.output
     }

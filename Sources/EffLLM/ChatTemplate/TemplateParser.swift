@@ -94,7 +94,7 @@ struct TemplateParser {
                 }
             }
         }
-        if let first = terminators.sorted().first {
+        if let first = terminators.sorted().first(where: { $0.hasPrefix("end") }) ?? terminators.sorted().first {
             throw ChatTemplateError.syntax(message: "missing '{% \(first) %}' before the end of the template",
                                            line: tagPos.line, column: tagPos.column)
         }
