@@ -138,6 +138,22 @@ public actor ChatEngine {
         }
     }
 
+    /// Writes the session as Markdown beside its transcript (`NAME.md`); returns the path.
+    @discardableResult
+    public func exportMarkdown(to target: URL? = nil) async -> URL? {
+        guard let store, let t = await store.transcript, let file = await store.file else {
+            events.push(.notice("nothing to export yet", isWarning: true)); return nil
+        }
+        let url = target ?? file.deletingPathExtension().appendingPathExtension("md")
+        do {
+            try SessionStore.writeAtomically(Data(t.markdown().utf8), to: url)
+            events.push(.notice("exported \(url.path)", isWarning: false))
+            return url
+        } catch {
+            events.push(.notice("\(error)", isWarning: true)); return nil
+        }
+    }
+
     /// Clears the conversation and starts a new transcript.
     public func newSession() async {
         if busy { stop(); await waitUntilIdle() }

@@ -1,0 +1,42 @@
+import EffEngine
+
+/// What a side panel gets to draw from.
+public struct PanelContext {
+    public var chat: ChatSnapshot
+    public var theme: Theme
+    /// True when the panel is full screen and receives the arrow keys.
+    public var focused: Bool
+    public init(chat: ChatSnapshot, theme: Theme, focused: Bool) {
+        self.chat = chat; self.theme = theme; self.focused = focused
+    }
+}
+
+/// A side panel (bits, attn, diff, ...): a pure renderer over snapshots plus a little view
+/// state of its own (selection, scroll). Panels plug into `ChatApp` by being listed.
+public protocol Panel: AnyObject {
+    /// Short id shown in the panel tabs ("bits").
+    var id: String { get }
+    /// The hotkey action that opens it, if any.
+    var action: Action? { get }
+    /// Draws into `rect` (inside the border the app draws).
+    func render(into grid: inout CellGrid, rect: Rect, context: PanelContext)
+    /// Handles a key while focused; returns false to let the app handle it.
+    func handle(_ key: KeyEvent) -> Bool
+    /// Keys this panel understands when focused, for the help overlay.
+    var helpLines: [(key: String, text: String)] { get }
+}
+
+extension Panel {
+    public var helpLines: [(key: String, text: String)] { [] }
+}
+
+/// Byte counts as a person reads them ("86.1 MiB").
+public func formatBytes(_ n: Int) -> String {
+    let d = Double(n)
+    if n >= 1 << 30 { return String(format: "%.2f GiB", d / 1_073_741_824) }
+    if n >= 1 << 20 { return String(format: "%.1f MiB", d / 1_048_576) }
+    if n >= 1 << 10 { return String(format: "%.1f KiB", d / 1024) }
+    return "\(n) B"
+}
+
+import Foundation

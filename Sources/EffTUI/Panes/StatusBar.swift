@@ -1,0 +1,104 @@
+import EffEngine
+import Foundation
+
+/// The two status lines: model and technique toggles with measured speeds on the first;
+/// memory, context and a notice or the main hotkeys on the second.
+public enum StatusBar {
+    public static func render(into grid: inout CellGrid, y: Int, width: Int, snapshot s: ChatSnapshot,
+                              theme t: Theme, notice: (text: String, isWarning: Bool)?, keymap: Keymap) {
+        let bg = t[.statusBg]
+        let label = Style(fg: t[.statusFg], bg: bg), value = Style(fg: t[.statusValueFg], bg: bg, attrs: .bold)
+        let key = Style(fg: t[.statusKeyFg], bg: bg, attrs: .bold)
+        grid.fill(Rect(x: 0, y: y, width: width, height: 2), style: label)
+        // Line 1: model | toggles | speeds.
+        var x = 1
+        let model = s.model?.name ?? "no model"
+        x = grid.put(model, x: x, y: y, style: value)
+        x = grid.put(" │ ", x: x, y: y, style: label)
+        let tech = s.techniques
+        for (k, v) in [("W", tech.weights), ("KV", tech.kvCache), ("attn", tech.attention), ("SoT", tech.sot)] {
+            x = grid.put("\(k):", x: x, y: y, style: label)
+            x = grid.put(v, x: x, y: y, style: value)
+            x = grid.put(" ", x: x, y: y, style: label)
+        }
+        x = grid.put("│ ", x: x, y: y, style: label)
+        if s.isGenerating {
+            x = grid.put("● generating \(s.liveTokens) tok ", x: x, y: y, style: Style(fg: t[.statusOkFg], bg: bg, attrs: .bold))
+        }
+        let st = s.lastStats
+        x = grid.put("decode ", x: x, y: y, style: label)
+        x = grid.put(st?.decodeTokensPerSecond.map { String(format: "%.1f tok/s", $0) } ?? "-", x: x, y: y, style: value)
+        x = grid.put("  prefill ", x: x, y: y, style: label)
+        grid.put(st?.prefillTokensPerSecond.map { String(format: "%.0f tok/s", $0) } ?? "-", x: x, y: y, style: value)
+        // Line 2: memory | notice or hints.
+        let y2 = y + 1
+        x = 1
+        x = grid.put("weights ", x: x, y: y2, style: label)
+        x = grid.put(s.model.map { formatBytes($0.weightBytes) } ?? "-", x: x, y: y2, style: value)
+        x = grid.put("  KV ", x: x, y: y2, style: label)
+        x = grid.put(formatBytes(s.kvBytesInUse), x: x, y: y2, style: value)
+        x = grid.put("  ctx ", x: x, y: y2, style: label)
+        x = grid.put("\(s.contextUsed)/\(s.model?.contextMax ?? 0)", x: x, y: y2, style: value)
+        x = grid.put(" │ ", x: x, y: y2, style: label)
+        if let notice {
+            grid.put(notice.text, x: x, y: y2, style: Style(fg: notice.isWarning ? t[.statusWarnFg] : t[.statusOkFg], bg: bg, attrs: .bold))
+        } else if let w = s.warning {
+            grid.put(w, x: x, y: y2, style: Style(fg: t[.statusWarnFg], bg: bg))
+        } else {
+            for (a, name) in [(Action.help, "help"), (.save, "save"), (.stop, "stop"), (.cyclePanel, "panel"), (.quit, "quit")] {
+                guard let k = keymap.keys[a]?.first else { continue }
+                x = grid.put(k.name, x: x, y: y2, style: key)
+                x = grid.put(":\(name)  ", x: x, y: y2, style: label)
+            }
+        }
+    }
+}
+
+/// Overlays drawn over the panes: help, stats, too-small notice.
+public enum Overlay {
+    /// A centred box listing every binding, editor keys and the focused panel's keys.
+    public static func help(into grid: inout CellGrid, keymap: Keymap, panelLines: [(key: String, text: String)], theme t: Theme) {
+        var rows: [(String, String)] = Action.allCases.map { (keymap.keyNames($0), $0.summary) }
+        rows += [("?", "help (when the input is empty)"), ("enter", "send"), ("alt-enter, ctrl-j", "new line"),
+                 ("up/down", "history (first/last line)"), ("home/end, ctrl-a/e", "line start/end"),
+                 ("ctrl-u/k/w", "delete to start/end, word")]
+        rows += panelLines.map { ("panel " + $0.key, $0.text) }
+        let keyW = min(24, rows.map { DisplayWidth.of($0.0) }.max() ?? 10)
+        let textW = rows.map { DisplayWidth.of($0.1) }.max() ?? 20
+        let w = min(grid.width - 2, keyW + textW + 5), h = min(grid.height - 2, rows.count + 2)
+        guard w > 10, h > 3 else { return }
+        let r = Rect(x: (grid.width - w) / 2, y: (grid.height - h) / 2, width: w, height: h)
+        let bg = t[.helpBg]
+        grid.fill(r, style: Style(fg: t[.helpFg], bg: bg))
+        grid.box(r, style: Style(fg: t[.borderFocus], bg: bg), title: "keys (F1 or Esc closes)", titleStyle: Style(fg: t[.title], bg: bg, attrs: .bold))
+        for (i, row) in rows.prefix(h - 2).enumerated() {
+            grid.put(row.0, x: r.x + 2, y: r.y + 1 + i, style: Style(fg: t[.helpKeyFg], bg: bg, attrs: .bold), maxX: r.x + 2 + keyW)
+            grid.put(row.1, x: r.x + 3 + keyW, y: r.y + 1 + i, style: Style(fg: t[.helpFg], bg: bg), maxX: r.maxX - 1)
+        }
+    }
+
+    /// A small box of measured UI numbers in the top-right corner.
+    public static func stats(into grid: inout CellGrid, lines: [String], theme t: Theme) {
+        let w = min(grid.width, (lines.map { DisplayWidth.of($0) }.max() ?? 10) + 4)
+        let r = Rect(x: grid.width - w, y: 0, width: w, height: min(grid.height, lines.count + 2))
+        let bg = t[.helpBg]
+        grid.fill(r, style: Style(fg: t[.helpFg], bg: bg))
+        grid.box(r, style: Style(fg: t[.borderFocus], bg: bg), title: "stats")
+        for (i, l) in lines.enumerated() where i < r.height - 2 {
+            grid.put(l, x: r.x + 2, y: r.y + 1 + i, style: Style(fg: t[.helpFg], bg: bg), maxX: r.maxX - 1)
+        }
+    }
+
+    /// Minimum terminal size for the workbench.
+    public static let minWidth = 40, minHeight = 10
+
+    public static func tooSmall(into grid: inout CellGrid, theme t: Theme) {
+        let style = Style(fg: t[.statusWarnFg], bg: t[.mainBg], attrs: .bold)
+        grid.fill(Rect(x: 0, y: 0, width: grid.width, height: grid.height), style: style)
+        let lines = ["terminal too small", "need \(minWidth)x\(minHeight)", "have \(grid.width)x\(grid.height)"]
+        for (i, l) in lines.enumerated() {
+            let x = max(0, (grid.width - DisplayWidth.of(l)) / 2)
+            grid.put(l, x: x, y: max(0, grid.height / 2 - 1) + i, style: style)
+        }
+    }
+}
