@@ -17,6 +17,8 @@ struct EffTerm: AsyncParsableCommand {
             ModelsCommand.self,
             InspectCommand.self,
             TokenizeCommand.self,
+            ChatCommand.self,
+            SessionsCommand.self,
         ]
     )
 }

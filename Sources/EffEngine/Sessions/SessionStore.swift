@@ -20,9 +20,7 @@ public actor SessionStore {
         if FileManager.default.fileExists(atPath: local.path, isDirectory: &isDir), isDir.boolValue {
             return local
         }
-        let data = environment["XDG_DATA_HOME"].flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0) }
-            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".local/share")
-        return data.appendingPathComponent("effterm/sessions")
+        return XDGDirectories.current(environment: environment).data.appendingPathComponent("sessions")
     }
 
     /// Starts a new transcript (written at the first save).

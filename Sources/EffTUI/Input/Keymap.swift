@@ -1,3 +1,4 @@
+import EffEngine
 import Foundation
 
 /// Everything a hotkey can do in `effterm chat`.
@@ -77,9 +78,7 @@ public struct Keymap: Sendable {
 
     /// `$XDG_CONFIG_HOME/effterm/keymap`.
     public static func defaultFile(environment: [String: String] = ProcessInfo.processInfo.environment) -> URL {
-        let config = environment["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0) }
-            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".config")
-        return config.appendingPathComponent("effterm/keymap")
+        XDGDirectories.current(environment: environment).config.appendingPathComponent("keymap")
     }
 
     /// Applies a keymap file's text; returns one message per rejected line.

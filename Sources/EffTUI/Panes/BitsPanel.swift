@@ -53,14 +53,15 @@ public final class BitsPanel: Panel {
         grid.put("bytes", x: bytesX, y: y, style: Style(fg: t[.title], bg: bg, attrs: .bold), maxX: rect.maxX)
         y += 1
         let footer = 3
-        let rows = max(0, rect.maxY - y - footer)
+        var rows = max(0, rect.maxY - y - footer)
+        if rows < nLayers { rows = max(0, rows - 1) }   // one row for "a-b of n layers"
         scroll = min(scroll, max(0, nLayers - rows))
         for l in scroll..<min(nLayers, scroll + rows) {
             grid.put(String(format: "%2d", l), x: rect.x, y: y, style: dim, maxX: rect.maxX)
             for (ri, ts) in cells[l].enumerated() {
                 let x = rect.x + 3 + ri * cw
                 guard let ts else { grid.put("  ·", x: x, y: y, style: dim, maxX: rect.maxX); continue }
-                let label = cw >= 5 ? String(format: "%.1f", ts.bitsPerWeight) : String(format: "%.0f", ts.bitsPerWeight.rounded())
+                let label = cw >= 4 ? String(format: "%.1f", ts.bitsPerWeight) : String(format: "%.0f", ts.bitsPerWeight.rounded())
                 let cellText = " " + label.padding(toLength: cw - 2, withPad: " ", startingAt: 0)
                 grid.put(cellText, x: x, y: y, style: Style(fg: .rgb(0, 0, 0), bg: t.bits(ts.bitsPerWeight)), maxX: min(rect.maxX, x + cw - 1))
             }

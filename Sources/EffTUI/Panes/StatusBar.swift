@@ -10,10 +10,22 @@ public enum StatusBar {
         let label = Style(fg: t[.statusFg], bg: bg), value = Style(fg: t[.statusValueFg], bg: bg, attrs: .bold)
         let key = Style(fg: t[.statusKeyFg], bg: bg, attrs: .bold)
         grid.fill(Rect(x: 0, y: y, width: width, height: 2), style: label)
-        // Line 1: model | toggles | speeds.
+        // Line 1: model | speeds | toggles (compact labels below 110 columns).
+        let compact = width < 110
         var x = 1
-        let model = s.model?.name ?? "no model"
+        var model = s.model?.name ?? "no model"
+        if compact, model.count > 12 { model = String(model.prefix(12)) }
         x = grid.put(model, x: x, y: y, style: value)
+        x = grid.put(" │ ", x: x, y: y, style: label)
+        if s.isGenerating {
+            x = grid.put("● \(s.liveTokens) tok ", x: x, y: y, style: Style(fg: t[.statusOkFg], bg: bg, attrs: .bold))
+        }
+        let st = s.lastStats
+        let unit = compact ? " t/s" : " tok/s"
+        x = grid.put(compact ? "dec " : "decode ", x: x, y: y, style: label)
+        x = grid.put(st?.decodeTokensPerSecond.map { String(format: "%.1f", $0) + unit } ?? "-", x: x, y: y, style: value)
+        x = grid.put(compact ? " pre " : "  prefill ", x: x, y: y, style: label)
+        x = grid.put(st?.prefillTokensPerSecond.map { String(format: "%.0f", $0) + unit } ?? "-", x: x, y: y, style: value)
         x = grid.put(" │ ", x: x, y: y, style: label)
         let tech = s.techniques
         for (k, v) in [("W", tech.weights), ("KV", tech.kvCache), ("attn", tech.attention), ("SoT", tech.sot)] {
@@ -21,15 +33,6 @@ public enum StatusBar {
             x = grid.put(v, x: x, y: y, style: value)
             x = grid.put(" ", x: x, y: y, style: label)
         }
-        x = grid.put("│ ", x: x, y: y, style: label)
-        if s.isGenerating {
-            x = grid.put("● generating \(s.liveTokens) tok ", x: x, y: y, style: Style(fg: t[.statusOkFg], bg: bg, attrs: .bold))
-        }
-        let st = s.lastStats
-        x = grid.put("decode ", x: x, y: y, style: label)
-        x = grid.put(st?.decodeTokensPerSecond.map { String(format: "%.1f tok/s", $0) } ?? "-", x: x, y: y, style: value)
-        x = grid.put("  prefill ", x: x, y: y, style: label)
-        grid.put(st?.prefillTokensPerSecond.map { String(format: "%.0f tok/s", $0) } ?? "-", x: x, y: y, style: value)
         // Line 2: memory | notice or hints.
         let y2 = y + 1
         x = 1
@@ -47,9 +50,22 @@ public enum StatusBar {
         } else {
             for (a, name) in [(Action.help, "help"), (.save, "save"), (.stop, "stop"), (.cyclePanel, "panel"), (.quit, "quit")] {
                 guard let k = keymap.keys[a]?.first else { continue }
-                x = grid.put(k.name, x: x, y: y2, style: key)
-                x = grid.put(":\(name)  ", x: x, y: y2, style: label)
+                x = grid.put(shortName(k), x: x, y: y2, style: key)
+                x = grid.put(" \(name)  ", x: x, y: y2, style: label)
             }
+        }
+    }
+}
+
+extension StatusBar {
+    /// Compact key names for the status line: ctrl-s -> ^S, f1 -> F1, esc -> Esc.
+    static func shortName(_ k: KeyEvent) -> String {
+        switch k {
+        case .ctrl(let c): return "^" + c.uppercased()
+        case .function(let n): return "F\(n)"
+        case .escape: return "Esc"
+        case .tab: return "Tab"
+        default: return k.name
         }
     }
 }

@@ -1,3 +1,4 @@
+import EffEngine
 import Foundation
 
 /// The semantic colour slots a theme sets. Panes ask for a slot, never for a colour.
@@ -173,9 +174,7 @@ public struct ThemeCatalog {
         // .build/<config>/effterm -> package root
         dirs.append(exe.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("Themes"))
-        let config = environment["XDG_CONFIG_HOME"].map { URL(fileURLWithPath: $0) }
-            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".config")
-        dirs.append(config.appendingPathComponent("effterm/themes"))
+        dirs.append(XDGDirectories.current(environment: environment).config.appendingPathComponent("themes"))
         return ThemeCatalog(directories: dirs)
     }
 

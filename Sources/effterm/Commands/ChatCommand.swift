@@ -1,0 +1,102 @@
+import ArgumentParser
+import EffEngine
+import EffTUI
+import Foundation
+
+/// `effterm chat`: the interactive workbench.
+struct ChatCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "chat",
+        abstract: "Chat with the local LLM in the terminal workbench (panels, themes, transcripts).",
+        discussion: """
+        Keys: F1 or ? (empty input) shows every binding. Enter sends, Alt-Enter or Ctrl-J adds \
+        a line, Esc stops an answer (its text is kept), Tab cycles the side panels (bits, attn), \
+        Ctrl-S saves, Ctrl-T switches theme, Ctrl-Q quits. Every turn is autosaved as JSON \
+        Lines in Sessions/ (when it exists in the working directory) or \
+        $XDG_DATA_HOME/effterm/sessions. Bindings can be changed in \
+        $XDG_CONFIG_HOME/effterm/keymap (`action = key, key`).
+        """)
+
+    @Option(help: "GGUF model file (default: EFFTERM_MODEL, else the cached SmolLM2, pulled on first use).")
+    var model: String?
+
+    @Option(help: "Theme name (a file Themes/NAME.theme) or path to a .theme file.")
+    var theme: String = "default"
+
+    @Option(help: "Where transcripts are written and looked up.")
+    var sessionsDir: String?
+
+    @Option(help: "Continue a session: `latest` or a transcript file.")
+    var resume: String?
+
+    @Option(help: "System prompt for a new session.")
+    var system: String?
+
+    @Option(help: "Sampling temperature (0 = greedy).")
+    var temp: Double = 0.7
+
+    @Option(help: "Random seed (recorded in the transcript).")
+    var seed: UInt64 = 42
+
+    @Option(help: "Most tokens per answer.")
+    var maxTokens: Int = 512
+
+    @Flag(help: "Show the latency/frame stats overlay and print the latency summary on exit.")
+    var stats = false
+
+    @Flag(help: "Do not capture the mouse (wheel scrolling off; terminal selection works).")
+    var noMouse = false
+
+    @Option(help: "Force a colour depth: truecolor, 256 or 8 (default: detect).")
+    var colors: String?
+
+    @Option(help: .hidden)
+    var scriptedBackend: String?
+
+    func run() async throws {
+        var settings = SamplerSettings()
+        settings.temperature = temp; settings.seed = seed; settings.maxTokens = maxTokens
+        let backend = try makeBackend(settings: settings)
+        let dir = sessionsDir.map { URL(fileURLWithPath: $0) } ?? SessionStore.defaultDirectory()
+        let store = SessionStore(directory: dir)
+        let engine = ChatEngine(backend: backend, settings: settings, system: system, store: store)
+        var notices: [String] = []
+        if let resume {
+            let url = try SessionStore.resolve(resume, in: dir)
+            let transcript = try SessionStore.load(url)
+            await engine.resume(transcript, file: url)
+        } else {
+            await engine.beginSession()
+        }
+        var keymap = Keymap()
+        let keymapFile = Keymap.defaultFile()
+        if let data = FileManager.default.contents(atPath: keymapFile.path) {
+            notices += keymap.apply(String(decoding: data, as: UTF8.self), file: keymapFile.path)
+        }
+        let catalog = ThemeCatalog.standard()
+        let loaded = catalog.load(theme)
+        notices += loaded.1.map(\.description)
+        let depth = try colors.map { c -> ColorDepth in
+            guard let d = ColorDepth(rawValue: c) else { throw ValidationError("--colors must be truecolor, 256 or 8") }
+            return d
+        }
+        let options = UIOptions(mouse: !noMouse, depth: depth, stats: stats)
+        let exit = await ChatUI.run(engine: engine, theme: loaded.0, themeNames: catalog.names(), catalog: catalog,
+                                    keymap: keymap, notices: notices, options: options)
+        if stats { FileHandle.standardError.write(Data(exit.statsSummary.utf8)) }
+        if exit.signal != 0 { Foundation.exit(128 + exit.signal) }
+    }
+
+    func makeBackend(settings: SamplerSettings) throws -> ChatBackend {
+        if let script = scriptedBackend {
+            // Development aid: a scripted fake (no model) that streams the given text.
+            let words = script.split(separator: " ", omittingEmptySubsequences: false).map { String($0) + " " }
+            return ScriptedChatBackend(answers: [words], delayPerPiece: 0.05)
+        }
+        let url = try ModelStore().resolve(explicitPath: model, pullIfMissing: true) { p in
+            FileHandle.standardError.write(Data("\r\(p.stage.rawValue) \(p.completed)".utf8))
+        }
+        _ = url
+        throw ValidationError("the Llama backend is not wired in this build yet")
+    }
+}

@@ -1,0 +1,147 @@
+import EffEngine
+import Foundation
+import Testing
+@testable import EffTUI
+
+/// Every pane rendered into the in-memory grid and compared as text with committed
+/// snapshots (Tests/EffTUITests/Snapshots/NAME_WxH.txt) at 80x24, 120x40 and 40x12.
+/// Set EFFTERM_UPDATE_SNAPSHOTS=1 to rewrite them after an intended change.
+@Suite struct PaneSnapshotTests {
+    static let sizes = [(80, 24), (120, 40), (40, 12)]
+
+    /// A model description shaped like SmolLM2-135M's GGUF: 30 blocks of Q4_1 matrices and
+    /// F32 norms, a Q8_0 embedding shared with the output head.
+    static func smolInfo() -> ModelInfo {
+        var tensors: [TensorSummary] = []
+        let q41 = GGMLTypeBits.q4_1, f32 = 32.0
+        func bytes(_ n: Int, _ bits: Double) -> Int { Int(Double(n) * bits / 8) }
+        for l in 0..<30 {
+            for (role, n) in [("q", 576 * 576), ("k", 576 * 192), ("v", 576 * 192), ("o", 576 * 576),
+                              ("gate", 576 * 1536), ("up", 576 * 1536), ("down", 1536 * 576)] {
+                tensors.append(TensorSummary(layer: l, role: role, format: "Q4_1", bytes: bytes(n, q41), bitsPerWeight: q41))
+            }
+            for role in ["attn_norm", "ffn_norm"] {
+                tensors.append(TensorSummary(layer: l, role: role, format: "F32", bytes: 576 * 4, bitsPerWeight: f32))
+            }
+        }
+        tensors.append(TensorSummary(layer: nil, role: "token_embd", format: "Q8_0", bytes: bytes(49152 * 576, 8.5), bitsPerWeight: 8.5))
+        tensors.append(TensorSummary(layer: nil, role: "output_norm", format: "F32", bytes: 576 * 4, bitsPerWeight: 32))
+        let total = tensors.map(\.bytes).reduce(0, +)
+        return ModelInfo(name: "SmolLM2-135M-Instruct", sha256: String(repeating: "a", count: 64), templateHash: "t",
+                         contextMax: 8192, nLayers: 30, nHeads: 9, weightBytes: total, tensors: tensors)
+    }
+
+    /// A deterministic attention summary: density grows with depth, sink mass with head.
+    static func attention() -> AttentionSummary {
+        let c = AttentionStatsCollector(nLayers: 30, nHeads: 9, patternBins: 24)
+        var probs = [Float](repeating: 0, count: 40)
+        for l in 0..<30 {
+            for h in 0..<9 {
+                let sharp = Float(1 + (29 - l) / 3 + h)
+                var sum: Float = 0
+                for i in 0..<probs.count { probs[i] = expf(-Float(abs(39 - i)) / (40 / sharp)) + (i == 0 ? Float(h) * 0.2 : 0); sum += probs[i] }
+                for i in 0..<probs.count { probs[i] /= sum }
+                probs.withUnsafeBufferPointer { c.observe(layer: l, head: h, probs: $0) }
+            }
+        }
+        return c.summary()
+    }
+
+    static func makeApp(width: Int, height: Int) -> (ChatApp, MemoryScreen, ChatEngine) {
+        let screen = MemoryScreen(width: width, height: height)
+        let backend = ScriptedChatBackend(answers: [], info: smolInfo())
+        let engine = ChatEngine(backend: backend, settings: SamplerSettings(), system: nil, store: nil)
+        var stats = TurnStats()
+        stats.promptTokens = 31; stats.prefillSeconds = 0.124; stats.generatedTokens = 57; stats.decodeSeconds = 1.4
+        stats.contextUsed = 88
+        engine.snapshots.update {
+            $0.lastStats = stats; $0.kvBytesInUse = 88 * 30 * 2 * 192 * 4; $0.contextUsed = 88
+            $0.attention = attention()
+        }
+        let app = ChatApp(screen: screen, engine: engine, theme: .builtin, panels: [BitsPanel(), AttnPanel()])
+        return (app, screen, engine)
+    }
+
+    static func conversation(_ app: ChatApp) {
+        var stats = TurnStats()
+        stats.promptTokens = 31; stats.prefillSeconds = 0.124; stats.generatedTokens = 57; stats.decodeSeconds = 1.4
+        for e: ChatEvent in [
+            .userMessage("How can I improve my time management skills?"),
+            .text("## Plan\nHere are **three** ideas:\n1. Set clear goals - know what matters.\n"),
+            .text("- Use a `todo` list 日本語 and 😀 emoji\n```\nlet x = 1\n```\nDone."),
+            .answerFinished(stats),
+        ] { app.apply(e) }
+    }
+
+    func check(_ name: String, _ grid: CellGrid) throws {
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Snapshots")
+        let file = dir.appendingPathComponent("\(name)_\(grid.width)x\(grid.height).txt")
+        let text = grid.text() + "\n"
+        if ProcessInfo.processInfo.environment["EFFTERM_UPDATE_SNAPSHOTS"] == "1" {
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            try text.write(to: file, atomically: true, encoding: .utf8)
+            return
+        }
+        let expected = try String(contentsOf: file, encoding: .utf8)
+        #expect(text == expected, "snapshot \(file.lastPathComponent) differs:\n\(text)")
+    }
+
+    func render(_ app: ChatApp, _ engine: ChatEngine) -> CellGrid {
+        app.frame(snapshot: engine.snapshots.latest.value).0
+    }
+
+    @Test(arguments: sizes) func chatPaneWithBitsPanel(size: (Int, Int)) throws {
+        let (app, _, engine) = Self.makeApp(width: size.0, height: size.1)
+        Self.conversation(app)
+        try check("chat_bits", render(app, engine))
+    }
+
+    @Test(arguments: sizes) func chatPaneAlone(size: (Int, Int)) throws {
+        let (app, _, engine) = Self.makeApp(width: size.0, height: size.1)
+        Self.conversation(app)
+        app.perform(.cyclePanel); app.perform(.cyclePanel)   // bits -> attn -> none
+        #expect(app.panelIndex == nil)
+        for c in "Next question, typed but not sent" { app.handle(.char(c)) }
+        try check("chat", render(app, engine))
+    }
+
+    @Test(arguments: sizes) func bitsPanelFullScreen(size: (Int, Int)) throws {
+        let (app, _, engine) = Self.makeApp(width: size.0, height: size.1)
+        app.perform(.fullPanel)
+        try check("bits_full", render(app, engine))
+    }
+
+    @Test(arguments: sizes) func attnPanelFullScreenWithSelectedHead(size: (Int, Int)) throws {
+        let (app, _, engine) = Self.makeApp(width: size.0, height: size.1)
+        app.perform(.panelAttn)
+        app.perform(.fullPanel)
+        app.handle(.down); app.handle(.down); app.handle(.right)
+        try check("attn_full", render(app, engine))
+    }
+
+    @Test(arguments: sizes) func helpOverlay(size: (Int, Int)) throws {
+        let (app, _, engine) = Self.makeApp(width: size.0, height: size.1)
+        app.handle(.char("?"))
+        #expect(app.showHelp)
+        try check("help", render(app, engine))
+    }
+
+    @Test func tooSmallNotice() throws {
+        let (app, _, engine) = Self.makeApp(width: 30, height: 8)
+        let g = render(app, engine)
+        #expect(g.text().contains("terminal too small"))
+        #expect(g.text().contains("have 30x8"))
+    }
+
+    @Test func onlyChangedCellsAreWritten() {
+        let (app, screen, _) = Self.makeApp(width: 80, height: 24)
+        app.step(timeoutMs: 0)
+        #expect(screen.lastWriteCount == 80 * 24)
+        app.handle(.char("x"))
+        app.step(timeoutMs: 0)
+        // The typed character, the placeholder text it replaced, nothing else.
+        #expect(screen.lastWriteCount > 0 && screen.lastWriteCount <= 40)
+    }
+}
+
+enum GGMLTypeBits { static let q4_1 = 5.0 }
