@@ -54,7 +54,7 @@ struct GGUFCursor {
     mutating func string(maxBytes: Int, _ what: @autoclosure () -> String) throws -> String {
         let start = offset
         let length = try read(UInt64.self, what() + " length")
-        guard length <= UInt64(maxBytes) else {
+        guard length <= UInt64(max(0, maxBytes)) else {
             throw GGUFError.stringTooLong(what: what(), offset: start, length: length, limit: maxBytes)
         }
         try require(length, what())

@@ -47,10 +47,10 @@ struct GGUFParser {
 
         let nTensors = try cursor.read(UInt64.self, "tensor count")
         let nKV = try cursor.read(UInt64.self, "metadata key count")
-        guard nTensors <= UInt64(limits.maxTensors) else {
+        guard nTensors <= UInt64(max(0, limits.maxTensors)) else {
             throw GGUFError.tooManyTensors(count: nTensors, limit: limits.maxTensors)
         }
-        guard nKV <= UInt64(limits.maxKeys) else {
+        guard nKV <= UInt64(max(0, limits.maxKeys)) else {
             throw GGUFError.tooManyKeys(count: nKV, limit: limits.maxKeys)
         }
         // Each key/value needs >= 8 (key length) + 4 (type) + 1 bytes; never reserve more
@@ -116,7 +116,7 @@ struct GGUFParser {
             throw GGUFError.unknownArrayType(key: key, offset: start, rawType: rawType)
         }
         let count64 = try cursor.read(UInt64.self, "array length of key '\(key)'")
-        guard count64 <= UInt64(limits.maxArrayLength) else {
+        guard count64 <= UInt64(max(0, limits.maxArrayLength)) else {
             throw GGUFError.arrayTooLong(key: key, offset: start, count: count64, limit: limits.maxArrayLength)
         }
         let count = Int(count64)
@@ -187,7 +187,7 @@ struct GGUFParser {
 
             let dimsOffset = cursor.offset
             let nDims = try cursor.read(UInt32.self, "dimension count of tensor '\(name)'")
-            guard nDims >= 1, nDims <= UInt32(limits.maxDims) else {
+            guard nDims >= 1, Int(nDims) <= limits.maxDims else {
                 throw GGUFError.badDimensionCount(tensor: name, offset: dimsOffset, count: nDims, limit: limits.maxDims)
             }
             var dims: [Int] = []
