@@ -55,7 +55,8 @@ let package = Package(
 
         .testTarget(name: "EffCoreTests", dependencies: ["EffCore", "EffTestSupport"]),
         .testTarget(name: "EffLLMTests", dependencies: ["EffLLM", "EffTestSupport"]),
-        .testTarget(name: "EffDiffusionTests", dependencies: ["EffDiffusion", "EffTestSupport"]),
+        .testTarget(name: "EffDiffusionTests", dependencies: ["EffDiffusion", "EffTestSupport"],
+                    exclude: ["Fixtures"]),
         .testTarget(name: "EffEngineTests",
                     dependencies: ["EffEngine", "EffTestSupport",
                                    .product(name: "Crypto", package: "swift-crypto"),

@@ -19,6 +19,7 @@ struct EffTerm: AsyncParsableCommand {
             TokenizeCommand.self,
             ChatCommand.self,
             SessionsCommand.self,
+            DiffuseCommand.self,
         ]
     )
 }

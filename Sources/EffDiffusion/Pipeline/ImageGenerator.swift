@@ -1,0 +1,55 @@
+import EffCore
+import Foundation
+
+/// What to generate: class, sampler, step count, guidance scale and noise seed.
+public struct GenerationRequest: Equatable, Sendable {
+    public var classID: Int
+    public var sampler: SamplerKind
+    public var steps: Int
+    public var guidance: Float
+    public var seed: UInt64
+
+    public init(classID: Int, sampler: SamplerKind = .dpmpp2m, steps: Int = 20, guidance: Float = 3, seed: UInt64 = 0) {
+        self.classID = classID; self.sampler = sampler; self.steps = steps; self.guidance = guidance; self.seed = seed
+    }
+}
+
+/// A finished image with its timings.
+public struct GenerationResult: Sendable {
+    /// (channels, S, S) floats, nominally in [-1, 1].
+    public var planar: [Float]
+    public var image: RGBImage
+    /// Guided model evaluations (each one forward pass over a batch of 2).
+    public var evaluations: Int
+    public var totalMilliseconds: Double
+    public var forwardMilliseconds: Double
+    public var millisecondsPerStep: Double { evaluations > 0 ? totalMilliseconds / Double(evaluations) : 0 }
+}
+
+/// Runs requests against one loaded DiT; synchronous, one image at a time.
+public struct ImageGenerator {
+    public let model: DiT
+
+    public init(model: DiT) { self.model = model }
+
+    /// The initial latent for a seed: standard normal noise in (channels, S, S) order.
+    public func initialNoise(seed: UInt64) -> [Float] {
+        var noise = GaussianNoise(seed: seed)
+        return noise.fill(model.config.imageFloats)
+    }
+
+    /// Generates one image; `onStep` sees each step's predicted x̂₀ (for previews).
+    public func generate(_ r: GenerationRequest, onStep: (SamplerStep) -> Void = { _ in }) -> GenerationResult {
+        let start = DispatchTime.now().uptimeNanoseconds
+        var rng = GaussianNoise(seed: r.seed)
+        var x = rng.fill(model.config.imageFloats)
+        var guided = GuidedDiT(model: model, classID: r.classID, guidance: r.guidance)
+        let sampler = Sampler(kind: r.sampler, steps: r.steps, schedule: guided.schedule)
+        sampler.run(&x, model: &guided, noise: &rng, onStep: onStep)
+        let total = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+        let s = model.config.imageSize
+        return GenerationResult(planar: x, image: RGBImage(planar: x, width: s, height: s),
+                                evaluations: guided.evaluations, totalMilliseconds: total,
+                                forwardMilliseconds: guided.forwardSeconds * 1000)
+    }
+}

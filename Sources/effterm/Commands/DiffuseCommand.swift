@@ -1,0 +1,155 @@
+import ArgumentParser
+import EffCore
+import EffDiffusion
+import EffTUI
+import Foundation
+
+/// `effterm diffuse`: generate an emoji-class image with the shipped DiT, headless.
+struct DiffuseCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "diffuse",
+        abstract: "Generate a 32x32 image of a class with the tiny DiT (PNG out, timings).",
+        discussion: """
+        The DiT was trained by Tools/dit on Noto Color Emoji; its weights ship with effterm. \
+        Samplers: dpmpp2m (DPM-Solver++ 2M, log-SNR spacing, default), ddim (eta=0, uniform \
+        time), ddpm (ancestral over all 1000 timesteps; --steps is ignored). Classifier-free \
+        guidance runs the conditional and unconditional rows as one batch of 2. \
+        --grid K writes K samples per class (rows = classes, seeds seed..seed+K-1) as one \
+        PNG for Tools/dit/evaluate.py.
+        """)
+
+    @Option(name: .customLong("class"), help: "Class name or id (see --list-classes).")
+    var className: String?
+
+    @Option(help: "Sampler steps (model evaluations).")
+    var steps: Int = 20
+
+    @Option(help: "Sampler: dpmpp2m, ddim or ddpm.")
+    var sampler: String = "dpmpp2m"
+
+    @Option(help: "Classifier-free guidance scale (1 = conditional only).")
+    var cfg: Float = 3
+
+    @Option(help: "Noise seed.")
+    var seed: UInt64 = 0
+
+    @Option(help: "Output PNG path.")
+    var out: String = "diffuse.png"
+
+    @Option(help: "Directory for the predicted clean image x0 at every step (step-NNN.png).")
+    var previews: String?
+
+    @Option(help: "Nearest-neighbour upscale factor for written PNGs.")
+    var upscale: Int = 1
+
+    @Option(help: "Write K samples per class as one grid PNG instead of a single image.")
+    var grid: Int?
+
+    @Option(help: "Shipped model: dit-base or dit-small.")
+    var model: String = "dit-base"
+
+    @Option(help: "Directory holding <model>.safetensors, <model>.json, classes.json (default: shipped).")
+    var weightsDir: String?
+
+    @Flag(help: "Print the image to the terminal with half blocks.")
+    var show = false
+
+    @Option(help: "Colour depth for --show: truecolor or 256.")
+    var colors: String = "truecolor"
+
+    @Flag(help: "List the classes and exit.")
+    var listClasses = false
+
+    @Flag(help: "Print one JSON object (timings, class, sampler, steps, output path).")
+    var json = false
+
+    func run() throws {
+        let bundle: DiTBundle
+        do {
+            bundle = try weightsDir.map { try DiTBundle(directory: URL(fileURLWithPath: $0), name: model) }
+                ?? DiTBundle.bundled(model)
+        } catch let e as DiTError { throw ValidationErrorParagraph(e.description) }
+        if listClasses { return printClasses(bundle) }
+        guard let kind = SamplerKind(rawValue: sampler) else {
+            throw ValidationError("--sampler must be one of: \(SamplerKind.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard steps >= 1, steps <= 10_000 else { throw ValidationError("--steps must be in 1...10000") }
+        guard upscale >= 1, upscale <= 64 else { throw ValidationError("--upscale must be in 1...64") }
+        let generator = ImageGenerator(model: bundle.model)
+        if let k = grid { return try runGrid(bundle, generator, kind, perClass: k) }
+        guard let className else { throw ValidationError("--class is required (or --list-classes / --grid)") }
+        let classID: Int
+        do { classID = try bundle.classID(for: className) } catch let e as DiTError { throw ValidationErrorParagraph(e.description) }
+
+        let request = GenerationRequest(classID: classID, sampler: kind, steps: steps, guidance: cfg, seed: seed)
+        var previewError: Error?
+        if let dir = previews { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+        let size = bundle.config.imageSize
+        let result = generator.generate(request) { step in
+            guard let dir = previews, previewError == nil else { return }
+            let img = RGBImage(planar: step.x0, width: size, height: size)
+            do { try write(img, to: "\(dir)/step-\(String(format: "%03d", step.index)).png") } catch { previewError = error }
+        }
+        if let previewError { throw previewError }
+        try write(result.image, to: out)
+        if show { print(HalfBlockImage.ansi(result.image, depth: colors == "256" ? .palette256 : .truecolor), terminator: "") }
+        let report: [String: Any] = [
+            "class": bundle.classes[classID].name, "class_id": classID, "sampler": kind.rawValue,
+            "steps": result.evaluations, "cfg": Double(cfg), "seed": seed, "model": model, "out": out,
+            "ms_per_image": round3(result.totalMilliseconds), "ms_per_step": round3(result.millisecondsPerStep),
+            "ms_forward_total": round3(result.forwardMilliseconds),
+            "previews": previews as Any? ?? NSNull(),
+        ]
+        if json { try printJSON(report) } else {
+            print("\(bundle.classes[classID].name) (\(kind.rawValue), \(result.evaluations) steps, cfg \(cfg), seed \(seed)) -> \(out): "
+                  + String(format: "%.1f ms/image, %.2f ms/step", result.totalMilliseconds, result.millisecondsPerStep))
+        }
+    }
+
+    private func runGrid(_ bundle: DiTBundle, _ generator: ImageGenerator, _ kind: SamplerKind, perClass k: Int) throws {
+        guard k >= 1, k <= 1000 else { throw ValidationError("--grid must be in 1...1000") }
+        let s = bundle.config.imageSize, n = bundle.classes.count
+        var sheet = RGBImage(width: k * s, height: n * s)
+        var total = 0.0, evals = 0
+        for c in 0..<n {
+            for j in 0..<k {
+                let r = generator.generate(GenerationRequest(classID: c, sampler: kind, steps: steps, guidance: cfg,
+                                                             seed: seed &+ UInt64(j)))
+                sheet.paste(r.image, x: j * s, y: c * s)
+                total += r.totalMilliseconds; evals += r.evaluations
+            }
+        }
+        try write(sheet, to: out)
+        let images = n * k
+        let report: [String: Any] = [
+            "grid": ["rows": n, "columns": k, "tile": s, "classes": bundle.classes.map(\.name)],
+            "sampler": kind.rawValue, "steps": evals / max(1, images), "cfg": Double(cfg), "seed": seed,
+            "model": model, "out": out, "images": images,
+            "ms_per_image": round3(total / Double(images)), "ms_per_step": round3(total / Double(max(1, evals))),
+        ]
+        if json { try printJSON(report) } else {
+            print("\(images) images (\(n) classes x \(k)) -> \(out): " + String(format: "%.1f ms/image", total / Double(images)))
+        }
+    }
+
+    private func printClasses(_ bundle: DiTBundle) {
+        if json {
+            let rows = bundle.classes.map { ["id": $0.id, "name": $0.name, "description": $0.description] as [String: Any] }
+            try? printJSON(["model": model, "classes": rows])
+            return
+        }
+        for c in bundle.classes { print(String(format: "%2d  %-13@ %@", c.id, c.name as NSString, c.description as NSString)) }
+    }
+
+    private func write(_ image: RGBImage, to path: String) throws {
+        let img = upscale > 1 ? image.scaled(by: upscale) : image
+        try Data(PNGEncoder.encode(img)).write(to: URL(fileURLWithPath: path), options: .atomic)
+    }
+
+    private func round3(_ v: Double) -> Double { (v * 1000).rounded() / 1000 }
+
+    private func printJSON(_ obj: [String: Any]) throws {
+        let data = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
+        print(String(decoding: data, as: UTF8.self))
+    }
+}
