@@ -1,0 +1,63 @@
+import EffTestSupport
+import Foundation
+import Testing
+
+/// The headless subcommands, run as a person would run them: the release binary, real
+/// arguments, real files, exit status and output checked.
+@Suite struct HeadlessCommandTests {
+    @Test func helpListsEverySubcommand() throws {
+        let result = try ProcessRunner.effterm(["--help"])
+        #expect(result.status == 0)
+        for command in ["models", "inspect", "tokenize", "chat", "sessions"] {
+            #expect(result.stdout.contains(command), "--help does not mention \(command)")
+        }
+    }
+
+    @Test func modelsPathHonoursExplicitChoices() throws {
+        let missing = try ProcessRunner.effterm(["models", "path", "--model", "/no/such/file.gguf"])
+        #expect(missing.status != 0)
+        #expect(missing.stderr.contains("/no/such/file.gguf"))
+        #expect(missing.stderr.contains("--model"))
+
+        let env = try ProcessRunner.effterm(["models", "path"],
+                                            environment: ["EFFTERM_MODEL": TestPaths.model.path])
+        #expect(env.status == 0)
+        #expect(env.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == TestPaths.model.path)
+    }
+
+    @Test func modelsListReportsTheVerifiedModel() throws {
+        let cache = TestPaths.model.deletingLastPathComponent()  // .../effterm/models
+        let xdg = cache.deletingLastPathComponent().deletingLastPathComponent()
+        let result = try ProcessRunner.effterm(["models", "list", "--json"],
+                                               environment: ["XDG_CACHE_HOME": xdg.path])
+        #expect(result.status == 0)
+        let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+        let models = object?["models"] as? [[String: Any]]
+        #expect(models?.first?["state"] as? String == "ok")
+        #expect(models?.first?["bytes"] as? Int == 98_362_432)
+    }
+
+    @Test func inspectDescribesTheModel() throws {
+        let result = try ProcessRunner.effterm(["inspect", TestPaths.model.path, "--json"])
+        #expect(result.status == 0)
+        let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+        #expect(object?["version"] as? Int == 3)
+        let text = try ProcessRunner.effterm(["inspect", TestPaths.model.path, "--tensors"])
+        #expect(text.stdout.contains("token_embd.weight"))
+        #expect(text.stdout.contains("Q8_0"))
+    }
+
+    @Test func inspectRejectsATruncatedFileWithAReason() throws {
+        let cut = FileManager.default.temporaryDirectory
+            .appendingPathComponent("effterm-truncated-\(UUID().uuidString).gguf")
+        defer { try? FileManager.default.removeItem(at: cut) }
+        let handle = try FileHandle(forReadingFrom: TestPaths.model)
+        let head = try handle.read(upToCount: 5_000_000) ?? Data()
+        try handle.close()
+        try head.write(to: cut)
+        let result = try ProcessRunner.effterm(["inspect", cut.path])
+        #expect(result.status == 1)
+        #expect(!result.stderr.isEmpty)
+        #expect(result.stdout.isEmpty)
+    }
+}
