@@ -1,1 +1,0 @@
-// Tests for the EffLLM layer live in this folder, one file per source file under test.
