@@ -57,6 +57,7 @@ struct ChatTemplateTests {
         #expect(try render("{{ '' or 'fallback' }}{{ 0 and 1 }}") == "fallback0")
         #expect(try render("{{ 'ell' in 'hello' }}{{ 'x' not in 'hello' }}{{ 2 in [1, 2] }}") == "TrueTrueTrue")
         #expect(try render("{{ 1 < 2 }}{{ 'b' >= 'a' }}{{ 1 != 1 }}") == "TrueTrueFalse")
+        #expect(try render("{{ 'e' in 'e\u{301}' }}") == "True")   // code points, as Python
     }
 
     @Test("filters and string methods")

@@ -207,7 +207,7 @@ struct TemplateRenderer {
         case "~": return .string(a.rendered + b.rendered)
         case "in":
             switch (a, b) {
-            case (.string(let x), .string(let y)): return .bool(x.isEmpty || y.contains(x))
+            case (.string(let x), .string(let y)): return .bool(containsScalars(y, x))
             case (_, .list(let l)): return .bool(l.contains { $0.equals(a) })
             case (.string(let k), .dict(let d)): return .bool(d[k] != nil)
             default: throw error("'in' needs a string, list or dict on the right, not \(b.typeName)", p)
@@ -266,6 +266,17 @@ struct TemplateRenderer {
         case ("odd", .int(let i)): return i % 2 != 0
         default: return false
         }
+    }
+
+    /// Python's substring test: code point by code point (no grapheme clustering).
+    private static func containsScalars(_ hay: String, _ needle: String) -> Bool {
+        let h = Array(hay.unicodeScalars), n = Array(needle.unicodeScalars)
+        guard !n.isEmpty else { return true }
+        guard h.count >= n.count else { return false }
+        for i in 0...(h.count - n.count) where h[i] == n[0] && Array(h[i..<(i + n.count)]) == n {
+            return true
+        }
+        return false
     }
 
     private static func isPythonSpace(_ s: Unicode.Scalar) -> Bool {
