@@ -6,7 +6,7 @@ import Testing
 
 /// Model tier: llama.cpp's `/apply-template` renderings of this file's template and their
 /// tokens (`chat-template.jsonl`).
-@Suite("Chat template model tier")
+@Suite("Chat template model tier", .enabled(if: ModelTier.enabled, "model tier: release build or EFFTERM_MODEL_TIER=1"))
 struct ChatTemplateModelTests {
     @Test("the model's template is used (no fallback)")
     func fromModel() throws {

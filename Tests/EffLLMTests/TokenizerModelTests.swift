@@ -30,7 +30,7 @@ enum RealTokenizer {
 }
 
 /// Model tier: llama.cpp's tokenizations of the same GGUF file (`tokenizer.jsonl`).
-@Suite("Tokenizer model tier")
+@Suite("Tokenizer model tier", .enabled(if: ModelTier.enabled, "model tier: release build or EFFTERM_MODEL_TIER=1"))
 struct TokenizerModelTests {
     @Test("vocabulary facts of SmolLM2-135M-Instruct")
     func vocabulary() throws {
