@@ -39,4 +39,14 @@ struct ChatTemplateModelTests {
         #expect(cases.count >= 6)
         #expect(promptExact == cases.count && idsExact == cases.count)
     }
+
+    @Test("the shared fidelity score (what `effterm eval fixtures` reports) is 1.0")
+    func fidelityScore() throws {
+        let template = ChatTemplate.fromModel(try RealTokenizer.file.get()).template
+        let url = TestPaths.fixtures.appendingPathComponent("chat-template.jsonl")
+        let cases = try #require(try Fixtures.loadLines(Fixtures.TemplateCase.self, at: url))
+        let score = template.fidelity(cases, tokenizer: try RealTokenizer.tokenizer.get())
+        #expect(score.fraction == 1.0, "\(score.mismatches)")
+        #expect(score.total == cases.count)
+    }
 }

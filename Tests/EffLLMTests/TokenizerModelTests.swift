@@ -63,6 +63,16 @@ struct TokenizerModelTests {
         #expect(exact == total)
     }
 
+    @Test("the shared fidelity score (what `effterm eval fixtures` reports) is 1.0")
+    func fidelityScore() throws {
+        let tok = try RealTokenizer.tokenizer.get()
+        let url = TestPaths.fixtures.appendingPathComponent("tokenizer.jsonl")
+        let cases = try #require(try Fixtures.loadLines(Fixtures.TokenizerCase.self, at: url))
+        let score = tok.fidelity(cases)
+        #expect(score.fraction == 1.0, "\(score.mismatches)")
+        #expect(score.total == 2 * cases.count)
+    }
+
     @Test("decode(encode(x)) == x and streaming decode agrees, for every fixture text")
     func roundTrip() throws {
         let tok = try RealTokenizer.tokenizer.get()

@@ -190,6 +190,27 @@ struct TokenizerTests {
         }
     }
 
+    @Test("fixture scores count exact matches and describe mismatches")
+    func fixtureScore() throws {
+        let v = TinyVocab(merges: ["a b"])
+        let tok = try v.make()
+        let ab = v.id("ab", in: tok)
+        let cases = [Fixtures.TokenizerCase(text: "ab", ids: [ab], ids_parse_special: [ab]),
+                     Fixtures.TokenizerCase(text: "ab", ids: [ab], ids_parse_special: [0])]
+        let score = tok.fidelity(cases)
+        #expect(score.exact == 3 && score.total == 4 && score.fraction == 0.75)
+        #expect(score.mismatches.count == 1 && score.mismatches[0].contains("parseSpecial=true"))
+        let template = ChatTemplate.chatML
+        let prompt = "<|im_start|>user\nab<|im_end|>\n"
+        let good = Fixtures.TemplateCase(messages: [.init(role: "user", content: "ab")], add_generation_prompt: false,
+                                         prompt: prompt, ids: tok.encode(prompt, parseSpecial: true))
+        let badPrompt = Fixtures.TemplateCase(messages: [.init(role: "user", content: "ab")], add_generation_prompt: true,
+                                              prompt: prompt, ids: good.ids)
+        let t = template.fidelity([good, badPrompt], tokenizer: tok)
+        #expect(t.exact == 1 && t.total == 2)
+        #expect(t.mismatches.first?.hasPrefix("case 2: prompt") == true)
+    }
+
     @Test("fromModel uses the file's template, or ChatML with a reason")
     func templateFromModel() throws {
         let own = ChatTemplate.fromModel(try ggufFile(template: "{{ messages[0]['content'] }}!"))
@@ -203,18 +224,5 @@ struct TokenizerTests {
         #expect(unsupported.fallbackReason?.contains("macro") == true)
         let failsToRender = ChatTemplate.fromModel(try ggufFile(template: "{{ nothing.here }}"))
         #expect(failsToRender.fallbackReason?.contains("undefined") == true)
-    }
-}
-
-/// Small deterministic RNG for property tests.
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
