@@ -21,10 +21,10 @@ FEATURES = 64
 class Classifier(nn.Module):
     def __init__(self, num_classes):
         super().__init__()
-        self.c1 = nn.Conv2d(3, 32, 3, padding=1); self.c2 = nn.Conv2d(32, 32, 3, padding=1)
-        self.c3 = nn.Conv2d(32, 64, 3, padding=1); self.c4 = nn.Conv2d(64, 64, 3, padding=1)
-        self.c5 = nn.Conv2d(64, 128, 3, padding=1)
-        self.fc = nn.Linear(128, FEATURES)
+        self.c1 = nn.Conv2d(3, 16, 3, padding=1); self.c2 = nn.Conv2d(16, 16, 3, padding=1)
+        self.c3 = nn.Conv2d(16, 32, 3, padding=1); self.c4 = nn.Conv2d(32, 32, 3, padding=1)
+        self.c5 = nn.Conv2d(32, 64, 3, padding=1)
+        self.fc = nn.Linear(64, FEATURES)
         self.out = nn.Linear(FEATURES, num_classes)
 
     def features(self, x):

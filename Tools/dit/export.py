@@ -30,16 +30,17 @@ def load_ema(run):
     return model, ck
 
 
-def export_weights(model, ck, name):
-    os.makedirs(RESOURCES, exist_ok=True)
+def export_weights(model, ck, name, out_dir=None):
+    out_dir = out_dir or RESOURCES
+    os.makedirs(out_dir, exist_ok=True)
     tensors = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()}
     meta = {"step": str(ck["step"]), "images_seen": str(ck["images"]),
             "train_minutes": f'{ck["seconds"] / 60:.1f}', "prediction": model.cfg.prediction}
-    path = os.path.join(RESOURCES, f"{name}.safetensors")
+    path = os.path.join(out_dir, f"{name}.safetensors")
     save_file(tensors, path, metadata=meta)
-    with open(os.path.join(RESOURCES, f"{name}.json"), "w") as f:
+    with open(os.path.join(out_dir, f"{name}.json"), "w") as f:
         json.dump({**model.cfg.to_dict(), "training": meta}, f, indent=1)
-    with open(os.path.join(RESOURCES, "classes.json"), "w") as f:
+    with open(os.path.join(out_dir, "classes.json"), "w") as f:
         json.dump(emoji_data.class_list(), f, indent=1)
     print(f"wrote {path} ({os.path.getsize(path)} bytes)")
     return path
@@ -64,7 +65,7 @@ def export_fixtures(name):
     tau = torch.tensor([999.0, 412.5]); labels = torch.tensor([3, cfg.num_classes])
     with torch.no_grad():
         out = model(x, tau, labels)
-    steps, guidance, cls = 6, 3.0, 5
+    steps, guidance, cls = 4, 3.0, 5   # 4 steps: first order, 2M twice, lower-order final
     noise = torch.randn((1, cfg.channels, cfg.image_size, cfg.image_size), generator=g)
     trace = []
     final = sampling.sample(model, torch.tensor([cls]), steps, "dpmpp2m", guidance, noise=noise, trace=trace)
@@ -87,8 +88,9 @@ if __name__ == "__main__":
     ap.add_argument("--run", default=os.path.join(HERE, "runs", "base"))
     ap.add_argument("--name", default="dit-base")
     ap.add_argument("--fixtures", action="store_true")
+    ap.add_argument("--out-dir", default=None, help="write weights here instead of the Swift resources")
     a = ap.parse_args()
     model, ck = load_ema(a.run)
-    export_weights(model, ck, a.name)
-    if a.fixtures:
+    export_weights(model, ck, a.name, a.out_dir)
+    if a.fixtures and not a.out_dir:
         export_fixtures(a.name)

@@ -39,7 +39,7 @@ public final class DiTState {
 /// `forward` maps noisy images, time indices and class ids to the network output (v or ε,
 /// per `config.prediction`) for a whole batch; classifier-free guidance runs the conditional
 /// and unconditional rows as one batch of 2.
-public struct DiT {
+public struct DiT: Sendable {
     public let weights: DiTWeights
     public var config: DiTConfig { weights.config }
 

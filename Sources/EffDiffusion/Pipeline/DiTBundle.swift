@@ -10,7 +10,7 @@ public struct DiTClass: Codable, Equatable, Sendable {
 
 /// A trained DiT on disk: `<name>.safetensors` (weights), `<name>.json` (config) and
 /// `classes.json` (class list), as written by Tools/dit/export.py into Resources/.
-public struct DiTBundle {
+public struct DiTBundle: Sendable {
     public let config: DiTConfig
     public let weights: DiTWeights
     public let classes: [DiTClass]

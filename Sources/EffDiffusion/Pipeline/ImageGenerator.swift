@@ -23,11 +23,13 @@ public struct GenerationResult: Sendable {
     public var evaluations: Int
     public var totalMilliseconds: Double
     public var forwardMilliseconds: Double
+    /// False when the run was cancelled before the last step (`planar` is then partial).
+    public var completed: Bool = true
     public var millisecondsPerStep: Double { evaluations > 0 ? totalMilliseconds / Double(evaluations) : 0 }
 }
 
 /// Runs requests against one loaded DiT; synchronous, one image at a time.
-public struct ImageGenerator {
+public struct ImageGenerator: Sendable {
     public let model: DiT
 
     public init(model: DiT) { self.model = model }
@@ -39,17 +41,18 @@ public struct ImageGenerator {
     }
 
     /// Generates one image; `onStep` sees each step's predicted x̂₀ (for previews).
-    public func generate(_ r: GenerationRequest, onStep: (SamplerStep) -> Void = { _ in }) -> GenerationResult {
+    public func generate(_ r: GenerationRequest, shouldStop: () -> Bool = { false },
+                         onStep: (SamplerStep) -> Void = { _ in }) -> GenerationResult {
         let start = DispatchTime.now().uptimeNanoseconds
         var rng = GaussianNoise(seed: r.seed)
         var x = rng.fill(model.config.imageFloats)
         var guided = GuidedDiT(model: model, classID: r.classID, guidance: r.guidance)
         let sampler = Sampler(kind: r.sampler, steps: r.steps, schedule: guided.schedule)
-        sampler.run(&x, model: &guided, noise: &rng, onStep: onStep)
+        let completed = sampler.run(&x, model: &guided, noise: &rng, shouldStop: shouldStop, onStep: onStep)
         let total = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
         let s = model.config.imageSize
         return GenerationResult(planar: x, image: RGBImage(planar: x, width: s, height: s),
                                 evaluations: guided.evaluations, totalMilliseconds: total,
-                                forwardMilliseconds: guided.forwardSeconds * 1000)
+                                forwardMilliseconds: guided.forwardSeconds * 1000, completed: completed)
     }
 }

@@ -72,9 +72,12 @@ public struct Sampler {
     public var evaluations: Int { taus.count - 1 }
 
     /// Denoises `x` (initial noise, modified in place) to τ = 0; `noise` feeds the
-    /// stochastic rules; `onStep` sees every prediction.
+    /// stochastic rules; `onStep` sees every prediction. Returns false when `shouldStop`
+    /// (checked before each model evaluation) ended the run early.
+    @discardableResult
     public func run<P: DataPredictor>(_ x: inout [Float], model: inout P, noise: inout GaussianNoise,
-                                      onStep: (SamplerStep) -> Void = { _ in }) {
+                                      shouldStop: () -> Bool = { false },
+                                      onStep: (SamplerStep) -> Void = { _ in }) -> Bool {
         let taus = self.taus
         let n = taus.count - 1
         let count = x.count
@@ -82,6 +85,7 @@ public struct Sampler {
         var prevX0 = [Float](repeating: 0, count: count)
         var prevH: Double? = nil
         for i in 0..<n {
+            if shouldStop() { return false }
             let s = taus[i], t = taus[i + 1]
             model.predictX0(x, tau: s, into: &x0)
             onStep(SamplerStep(index: i, count: n, tau: s, x0: x0))
@@ -116,5 +120,6 @@ public struct Sampler {
                 swap(&prevX0, &x0)
             }
         }
+        return true
     }
 }

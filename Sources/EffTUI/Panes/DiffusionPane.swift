@@ -1,0 +1,107 @@
+import EffCore
+import EffDiffusion
+import EffEngine
+import Foundation
+
+/// The diff panel: the DiT's current x̂₀ preview growing sharper step by step (half blocks),
+/// a strip of thumbnails for past steps, and the class, sampler, steps, guidance and ms/step.
+/// Generation runs on `DiffusionEngine` (its own compute thread); this panel only renders
+/// the engine's newest snapshot and sends it commands.
+public final class DiffusionPanel: Panel {
+    public let id = "diff"
+    public let action: Action? = .panelDiff
+    public static let stepChoices = [4, 6, 8, 10, 15, 20, 30, 50, 100, 250]
+    public static let samplers: [SamplerKind] = [.dpmpp2m, .ddim, .ddpm]
+    private let engine: DiffusionEngine
+    private let send: (@escaping @Sendable () async -> Void) -> Void
+    public private(set) var classID = 0
+    public private(set) var stepIndex = 5     // 20 steps
+    public private(set) var samplerIndex = 0
+    public private(set) var guidance: Float = 3
+    public private(set) var seed: UInt64 = 0
+
+    /// `send` runs an engine call off the UI thread (default: a detached task).
+    public init(engine: DiffusionEngine,
+                send: @escaping (@escaping @Sendable () async -> Void) -> Void = { job in Task.detached { await job() } }) {
+        self.engine = engine
+        self.send = send
+    }
+
+    /// Changes whenever the engine publishes (a UI loop can redraw on change).
+    public var contentVersion: UInt64 { engine.snapshots.latest.version }
+
+    public var request: GenerationRequest {
+        GenerationRequest(classID: classID, sampler: Self.samplers[samplerIndex], steps: Self.stepChoices[stepIndex],
+                          guidance: guidance, seed: seed)
+    }
+
+    public var helpLines: [(key: String, text: String)] {
+        [("enter/g", "generate (n: new seed)"), ("left/right", "class"), ("up/down", "steps"),
+         ("s", "sampler"), ("+/-", "guidance"), ("x", "cancel")]
+    }
+
+    public func handle(_ key: KeyEvent) -> Bool {
+        let nClasses = max(1, engine.snapshots.latest.value.classes.count)
+        switch key {
+        case .left: classID = (classID + nClasses - 1) % nClasses
+        case .right: classID = (classID + 1) % nClasses
+        case .up: stepIndex = min(Self.stepChoices.count - 1, stepIndex + 1)
+        case .down: stepIndex = max(0, stepIndex - 1)
+        case .char("s"): samplerIndex = (samplerIndex + 1) % Self.samplers.count
+        case .char("+"), .char("="): guidance = min(10, guidance + 0.5)
+        case .char("-"): guidance = max(0, guidance - 0.5)
+        case .char("n"): seed &+= 1; start()
+        case .enter, .char("g"): start()
+        case .char("x"): let e = engine; send { await e.cancel() }
+        default: return false
+        }
+        return true
+    }
+
+    private func start() {
+        let e = engine, r = request
+        send { await e.generate(r) }
+    }
+
+    public func render(into grid: inout CellGrid, rect: Rect, context: PanelContext) {
+        let t = context.theme, bg = t[.mainBg]
+        let text = Style(fg: t[.mainFg], bg: bg), dim = Style(fg: t[.dimFg], bg: bg)
+        let title = Style(fg: t[.title], bg: bg, attrs: .bold)
+        grid.fill(rect, style: text)
+        let snap = engine.snapshots.latest.value
+        var y = rect.y
+        let className = snap.classes.indices.contains(classID) ? snap.classes[classID] : "class \(classID)"
+        let r = request
+        var x = grid.put(className, x: rect.x, y: y, style: title, maxX: rect.maxX)
+        grid.put("  \(r.sampler.rawValue) \(r.sampler == .ddpm ? 999 : r.steps) steps  cfg \(String(format: "%.1f", r.guidance))  seed \(r.seed)",
+                 x: x, y: y, style: dim, maxX: rect.maxX)
+        y += 1
+        let status: String
+        switch snap.phase {
+        case .idle: status = snap.classes.isEmpty ? "press enter (focused) to load the DiT and generate" : "ready: enter generates"
+        case .loading: status = "loading \(snap.modelName)..."
+        case .running: status = "step \(snap.step)/\(snap.steps)  " + String(format: "%.1f ms/step", snap.msPerStep)
+        case .done: status = "done \(snap.steps) steps  " + String(format: "%.1f ms/step, %.0f ms/image", snap.msPerStep, snap.msTotal)
+        case .cancelled: status = "cancelled at step \(snap.step)/\(snap.steps)"
+        case .failed(let m): status = "error: \(m)"
+        }
+        x = grid.put(status, x: rect.x, y: y, style: snap.phase == .running ? text : dim, maxX: rect.maxX)
+        y += 2
+        // Preview: as large as fits above a 4-row thumbnail strip (1 cell = 1x2 pixels).
+        let stripRows = rect.height >= 16 ? 5 : 0
+        let previewRows = max(0, rect.maxY - y - stripRows)
+        if let img = snap.preview, previewRows > 0 {
+            let fitted = HalfBlockImage.fit(img, maxWidth: rect.width, maxHeight: previewRows * 2)
+            let px = rect.x + max(0, (rect.width - fitted.width) / 2)
+            HalfBlockImage.draw(fitted, into: &grid, x: px, y: y)
+        }
+        guard stripRows > 0, !snap.thumbnails.isEmpty else { return }
+        // Thumbnail strip: newest last, 8x8 pixels (8 cells x 4 rows) each, one cell apart.
+        let sy = rect.maxY - 4, per = 9
+        let fitCount = max(1, (rect.width + 1) / per)
+        let shown = snap.thumbnails.suffix(fitCount)
+        for (i, th) in shown.enumerated() {
+            HalfBlockImage.draw(HalfBlockImage.fit(th, maxWidth: 8, maxHeight: 8), into: &grid, x: rect.x + i * per, y: sy)
+        }
+    }
+}

@@ -1,0 +1,46 @@
+import EffDiffusion
+import Foundation
+import Testing
+@testable import EffEngine
+
+@Suite struct DiffusionEngineTests {
+    /// Polls the snapshot until `done` holds or `seconds` pass.
+    func wait(_ engine: DiffusionEngine, seconds: Double, until done: (DiffusionSnapshot) -> Bool) async -> DiffusionSnapshot {
+        let end = Date().addingTimeInterval(seconds)
+        while Date() < end {
+            let s = engine.snapshots.latest.value
+            if done(s) { return s }
+            try? await Task.sleep(nanoseconds: 20_000_000)
+        }
+        return engine.snapshots.latest.value
+    }
+
+    @Test func generatesWithAPreviewPerStepOffThePool() async {
+        let engine = DiffusionEngine()
+        await engine.generate(GenerationRequest(classID: 2, sampler: .dpmpp2m, steps: 3, guidance: 3, seed: 1))
+        let s = await wait(engine, seconds: 300) { $0.phase == .done }
+        #expect(s.phase == .done)
+        #expect(s.step == 3 && s.steps == 3 && s.thumbnails.count == 3)
+        #expect(s.classes.count == 12 && s.preview?.width == 32)
+        // The final preview is the generated image itself.
+        let direct = ImageGenerator(model: try! DiTBundle.bundled().model)
+            .generate(GenerationRequest(classID: 2, sampler: .dpmpp2m, steps: 3, guidance: 3, seed: 1))
+        #expect(s.preview == direct.image)
+    }
+
+    @Test func cancelStopsBetweenSteps() async {
+        let engine = DiffusionEngine()
+        await engine.generate(GenerationRequest(classID: 0, sampler: .ddim, steps: 250, guidance: 3, seed: 2))
+        _ = await wait(engine, seconds: 300) { $0.step >= 1 }
+        await engine.cancel()
+        let s = await wait(engine, seconds: 5) { $0.phase == .cancelled }
+        #expect(s.phase == .cancelled)
+        #expect(s.step < 250)
+    }
+
+    @Test func aMissingModelIsReportedNotFatal() async {
+        let engine = DiffusionEngine(loader: { throw DiTError.resourceMissing("/nowhere/dit.json") })
+        await engine.generate(GenerationRequest(classID: 0))
+        #expect(engine.snapshots.latest.value.phase == .failed("DiT resource missing: /nowhere/dit.json"))
+    }
+}
