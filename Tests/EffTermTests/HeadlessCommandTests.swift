@@ -60,4 +60,16 @@ import Testing
         #expect(!result.stderr.isEmpty)
         #expect(result.stdout.isEmpty)
     }
+
+    @Test func tokenizeMatchesTheFixtureIds() throws {
+        // "How can I improve my time management skills?" from tokenizer.jsonl.
+        let result = try ProcessRunner.effterm(
+            ["tokenize", "How can I improve my time management skills?", "--json"])
+        #expect(result.status == 0)
+        let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+        #expect(object?["ids"] as? [Int] == [2020, 416, 339, 1947, 957, 655, 2343, 1954, 47])
+        let special = try ProcessRunner.effterm(["tokenize", "<|im_start|>user", "--special", "--json"])
+        let ids = (try JSONSerialization.jsonObject(with: Data(special.stdout.utf8)) as? [String: Any])?["ids"] as? [Int]
+        #expect(ids?.first == 1)
+    }
 }
