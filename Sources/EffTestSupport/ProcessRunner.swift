@@ -27,11 +27,11 @@ public enum ProcessRunner {
         process.standardInput = FileHandle.nullDevice
         try process.run()
         // Drain both pipes concurrently so a chatty child cannot fill one and block.
-        var errData = Data()
+        let errData = DataBox()
         let group = DispatchGroup()
         group.enter()
         DispatchQueue.global().async {
-            errData = err.fileHandleForReading.readDataToEndOfFile()
+            errData.data = err.fileHandleForReading.readDataToEndOfFile()
             group.leave()
         }
         let outData = out.fileHandleForReading.readDataToEndOfFile()
@@ -39,7 +39,7 @@ public enum ProcessRunner {
         process.waitUntilExit()
         return ProcessResult(status: process.terminationStatus,
                              stdout: String(decoding: outData, as: UTF8.self),
-                             stderr: String(decoding: errData, as: UTF8.self))
+                             stderr: String(decoding: errData.data, as: UTF8.self))
     }
 
     /// Runs the `effterm` binary built beside the tests.
@@ -47,4 +47,9 @@ public enum ProcessRunner {
                                environment: [String: String?] = [:]) throws -> ProcessResult {
         try run(TestPaths.effterm, arguments, environment: environment)
     }
+}
+
+/// Output collected on another thread; the DispatchGroup orders its write before the read.
+private final class DataBox: @unchecked Sendable {
+    var data = Data()
 }
