@@ -20,6 +20,8 @@ struct EffTerm: AsyncParsableCommand {
             ChatCommand.self,
             SessionsCommand.self,
             DiffuseCommand.self,
+            RunCommand.self,
+            EvalCommand.self,
         ]
     )
 }
