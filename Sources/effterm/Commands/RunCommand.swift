@@ -72,6 +72,9 @@ struct RunCommand: ParsableCommand {
                       repeatLastN: 64, seed: seed)
     }
 
+    /// A Float as the short decimal it was typed as (0.9, not 0.8999999761581421).
+    static func decimal(_ v: Float) -> Double { Double("\(v)") ?? Double(v) }
+
     func run() throws {
         let loaded = try LoadedModel.load(explicitPath: model, command: "run")
         let tokenizer = loaded.tokenizer
@@ -124,8 +127,9 @@ struct RunCommand: ParsableCommand {
                 "prefill_ms": t.prefillMs, "prefill_tok_s": t.prefillTokensPerSecond,
                 "decode_ms": t.decodeMs, "decode_steps": t.decodeSteps, "decode_tok_s": t.decodeTokensPerSecond,
                 "mean_step_ms": t.meanStepMs, "step_ms": t.stepMs,
-                "sampler": ["temperature": Double(config.temperature), "top_k": config.topK, "top_p": Double(config.topP),
-                            "min_p": Double(config.minP), "repeat_penalty": Double(config.repeatPenalty),
+                "sampler": ["temperature": Self.decimal(config.temperature), "top_k": config.topK,
+                            "top_p": Self.decimal(config.topP), "min_p": Self.decimal(config.minP),
+                            "repeat_penalty": Self.decimal(config.repeatPenalty),
                             "repeat_last_n": config.repeatLastN, "seed": config.seed] as [String: Any],
             ]
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
