@@ -35,19 +35,24 @@ extension GGMLType {
     public var rowKernels: QuantRowKernels? {
         switch self {
         case .f32:
-            return QuantRowKernels(dequantizeRow: { QuantBlocks.dequantizeF32($0, $1, $2) }, dotRow: { QuantBlocks.dotF32($0, $1, $2) },
+            return QuantRowKernels(dequantizeRow: { QuantBlocks.dequantizeF32($0, $1, $2) },
+                                   dotRow: { QuantBlocks.dotF32($0, $1, $2) },
                                    quantizeRow: { QuantBlocks.quantizeF32($0, $1, $2) })
         case .f16:
-            return QuantRowKernels(dequantizeRow: { QuantBlocks.dequantizeF16($0, $1, $2) }, dotRow: { QuantBlocks.dotF16($0, $1, $2) },
+            return QuantRowKernels(dequantizeRow: { QuantBlocks.dequantizeF16($0, $1, $2) },
+                                   dotRow: { QuantBlocks.dotF16($0, $1, $2) },
                                    quantizeRow: { QuantBlocks.quantizeF16($0, $1, $2) })
         case .q8_0:
-            return QuantRowKernels(dequantizeRow: { QuantBlocks.dequantizeQ8_0($0, $1, $2) }, dotRow: { QuantBlocks.dotQ8_0($0, $1, $2) },
+            return QuantRowKernels(dequantizeRow: { QuantBlocks.dequantizeQ8_0($0, $1, $2) },
+                                   dotRow: { QuantBlocks.dotQ8_0($0, $1, $2) },
                                    quantizeRow: { QuantBlocks.quantizeQ8_0($0, $1, $2) })
         case .q4_0:
-            return QuantRowKernels(dequantizeRow: { QuantBlocks.dequantizeQ4_0($0, $1, $2) }, dotRow: { QuantBlocks.dotQ4_0($0, $1, $2) },
+            return QuantRowKernels(dequantizeRow: { QuantBlocks.dequantizeQ4_0($0, $1, $2) },
+                                   dotRow: { QuantBlocks.dotQ4_0($0, $1, $2) },
                                    quantizeRow: { QuantBlocks.quantizeQ4_0($0, $1, $2) })
         case .q4_1:
-            return QuantRowKernels(dequantizeRow: { QuantBlocks.dequantizeQ4_1($0, $1, $2) }, dotRow: { QuantBlocks.dotQ4_1($0, $1, $2) },
+            return QuantRowKernels(dequantizeRow: { QuantBlocks.dequantizeQ4_1($0, $1, $2) },
+                                   dotRow: { QuantBlocks.dotQ4_1($0, $1, $2) },
                                    quantizeRow: { QuantBlocks.quantizeQ4_1($0, $1, $2) })
         default:
             return nil
