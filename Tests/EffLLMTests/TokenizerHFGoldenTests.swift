@@ -1,4 +1,5 @@
 import Foundation
+import EffTestSupport
 import Testing
 @testable import EffLLM
 

@@ -72,4 +72,40 @@ import Testing
         let ids = (try JSONSerialization.jsonObject(with: Data(special.stdout.utf8)) as? [String: Any])?["ids"] as? [Int]
         #expect(ids?.first == 1)
     }
+
+    @Test(.enabled(if: ModelTier.enabled, "model tier: release build or EFFTERM_MODEL_TIER=1"))
+    func runAnswersGreedilyWithTimings() throws {
+        let result = try ProcessRunner.effterm(
+            ["run", "--prompt", "How can I improve my time management skills?",
+             "--temp", "0", "--max-tokens", "12", "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+        let text = object?["text"] as? String ?? ""
+        // llama.cpp's greedy answer to this prompt begins "Improving time management".
+        #expect(text.hasPrefix("Improving time management"), "\(text)")
+        #expect(result.stdout.contains("tok_s"))
+    }
+
+    @Test(.enabled(if: ModelTier.enabled, "model tier: release build or EFFTERM_MODEL_TIER=1"))
+    func evalFixturesReportsEveryCheck() throws {
+        let result = try ProcessRunner.effterm(
+            ["eval", "fixtures", TestPaths.fixtures.path, "--json", "--ppl-chunks", "1"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let object = try #require(
+            try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        for key in ["tokenizer_exact", "template_exact", "top1_agreement", "mean_abs_logprob_diff",
+                    "greedy_prefix_ok", "greedy_prompts", "ppl", "ppl_ref"] {
+            #expect(object[key] != nil, "missing \(key)")
+        }
+        #expect(object["tokenizer_exact"] as? Double == 1.0)
+        #expect(object["template_exact"] as? Double == 1.0)
+        #expect((object["top1_agreement"] as? Double ?? 0) >= 0.95)
+        #expect((object["mean_abs_logprob_diff"] as? Double ?? 1) <= 0.1)
+    }
+
+    @Test func runRejectsAMissingModelClearly() throws {
+        let result = try ProcessRunner.effterm(["run", "--prompt", "hi", "--model", "/no/model.gguf"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("/no/model.gguf"))
+    }
 }
