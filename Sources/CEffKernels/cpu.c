@@ -8,3 +8,14 @@ int eff_cpu_has_avx2_fma(void) {
     return 0;
 #endif
 }
+
+int eff_cpu_has_avx_vnni(void) {
+#if defined(__x86_64__)
+    // CPUID leaf 7 subleaf 1, EAX bit 4: AVX-VNNI (VEX-encoded, 256-bit; no AVX-512 needed).
+    unsigned int a = 0, b = 0, c = 0, d = 0;
+    __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(1));
+    return eff_cpu_has_avx2_fma() && ((a >> 4) & 1) ? 1 : 0;
+#else
+    return 0;
+#endif
+}

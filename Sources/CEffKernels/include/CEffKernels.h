@@ -1,5 +1,9 @@
 // Intrinsic kernels behind EffCore's kernel surface. The Swift reference loops in EffCore
 // are the oracle these are tested against.
+//
+// Matmul convention (as everywhere in effterm): W(rows = out, cols = in), row-major,
+// Y(nTokens, out) = X(nTokens, in) · W^T. Each kernel computes the output rows
+// [rowBegin, rowEnd) for every token, so a thread pool can split rows between workers.
 #ifndef CEFFKERNELS_H
 #define CEFFKERNELS_H
 #include <stddef.h>
@@ -7,5 +11,82 @@
 
 /// Returns 1 when the running CPU supports AVX2, FMA and F16C (the kernels' baseline).
 int eff_cpu_has_avx2_fma(void);
+
+/// Returns 1 when the running CPU supports AVX-VNNI (256-bit int8 dot products, no AVX-512).
+int eff_cpu_has_avx_vnni(void);
+
+/// Selects the AVX-VNNI dot product when `on` != 0 and the CPU has it (default: auto).
+void eff_set_use_vnni(int on);
+
+/// One block of 32 activations quantized on the fly to 8 bits (Q8_1-style):
+/// x[i] ~= d * qs[i], and s = d * sum(qs) so a weight offset can be applied per block.
+typedef struct {
+    float d;
+    float s;
+    int8_t qs[32];
+} eff_q8a_block;
+
+/// Quantizes `n` floats (n a multiple of 32) into n/32 blocks: d = max|x| / 127,
+/// qs = round(x / d) (ties to even).
+void eff_quantize_q8a(const float *x, int n, eff_q8a_block *out);
+
+/// Q4_1 weights (ggml block_q4_1: f16 d, f16 m, 16 nibble bytes) times Q8A activations.
+/// `x` holds nTokens rows of `nBlocks` blocks each (row stride `nBlocks`); `y` is
+/// (nTokens, ldy) floats.
+void eff_matmul_q4_1(const uint8_t *w, size_t rowBytes, int rowBegin, int rowEnd, int nBlocks,
+                     const eff_q8a_block *x, int nTokens, float *y, int ldy);
+
+/// Q4_0 weights (ggml block_q4_0: f16 d, 16 nibble bytes, value = (q - 8) * d) times Q8A.
+void eff_matmul_q4_0(const uint8_t *w, size_t rowBytes, int rowBegin, int rowEnd, int nBlocks,
+                     const eff_q8a_block *x, int nTokens, float *y, int ldy);
+
+/// Q8_0 weights (ggml block_q8_0: f16 d, 32 int8) times Q8A activations.
+void eff_matmul_q8_0(const uint8_t *w, size_t rowBytes, int rowBegin, int rowEnd, int nBlocks,
+                     const eff_q8a_block *x, int nTokens, float *y, int ldy);
+
+/// F16 weights times float activations (`x` is (nTokens, ldx)); `cols` any multiple of 8
+/// is fast, a tail is handled.
+void eff_matmul_f16(const uint16_t *w, size_t rowBytes, int rowBegin, int rowEnd, int cols,
+                    const float *x, int ldx, int nTokens, float *y, int ldy);
+
+/// F32 weights times float activations.
+void eff_matmul_f32(const float *w, size_t rowBytes, int rowBegin, int rowEnd, int cols,
+                    const float *x, int ldx, int nTokens, float *y, int ldy);
+
+/// `scores[p] = scale * dot(q, keys + p * stride)` for p in [0, n), headSize floats each.
+void eff_attn_scores_f32(const float *q, const float *keys, size_t stride, int n, int headSize,
+                         float scale, float *scores);
+
+/// `out[i] += sum_p probs[p] * values[p * stride + i]` for i in [0, headSize).
+void eff_attn_mix_f32(const float *probs, const float *values, size_t stride, int n,
+                      int headSize, float *out);
+
+/// Dot product of two float vectors.
+float eff_dot_f32(const float *a, const float *b, int n);
+
+// ---- Worker pool -------------------------------------------------------------------------
+
+/// A task run by every thread of a pool: `ith` in [0, nth).
+typedef void (*eff_task_fn)(void *ctx, int ith, int nth);
+
+/// A fixed set of worker threads that run one task at a time with the calling thread.
+typedef struct eff_pool eff_pool;
+
+/// Starts `nthreads - 1` workers (the caller is thread 0). Returns NULL on failure.
+eff_pool *eff_pool_create(int nthreads);
+
+/// Stops and joins the workers and frees the pool.
+void eff_pool_destroy(eff_pool *pool);
+
+/// Number of threads that run each task, the caller included.
+int eff_pool_threads(const eff_pool *pool);
+
+/// Runs fn(ctx, ith, nth) on every thread and returns when all have finished. Workers spin
+/// for `spin_us` microseconds after a task before parking on a condition variable.
+/// Not reentrant: one caller at a time.
+void eff_pool_run(eff_pool *pool, eff_task_fn fn, void *ctx);
+
+/// Sets how long idle workers spin before parking (microseconds).
+void eff_pool_set_spin(eff_pool *pool, int spin_us);
 
 #endif

@@ -1,0 +1,126 @@
+import CEffKernels
+import Foundation
+
+/// A small fixed set of worker threads that kernels split their rows and heads over.
+///
+/// Compute never runs on Swift's cooperative pool (on 2 cores it has 2 threads, and a matmul
+/// there starves the UI) nor on GCD per call. The workers are plain pthreads (CEffKernels'
+/// `eff_pool`): after a task they spin for a short while, because the next kernel of a
+/// forward pass arrives microseconds later, and then park so an idle model costs no CPU.
+/// The calling thread is worker 0 and takes its share of every task.
+///
+/// One task at a time: `run` is not reentrant and must not be called from two threads at
+/// once (each model's forward pass runs on one thread; a lock serializes stray callers).
+public final class ComputePool: @unchecked Sendable {
+    private let raw: OpaquePointer?
+    private let lock = NSLock()
+    let scratchStore = ScratchStore()
+    /// Threads that run each task, the caller included.
+    public let threadCount: Int
+
+    /// Starts `threads - 1` workers (at least one thread: the caller).
+    public init(threads: Int) {
+        let n = max(1, threads)
+        raw = n > 1 ? eff_pool_create(Int32(n)) : nil
+        threadCount = raw == nil ? 1 : n
+    }
+
+    deinit { if let raw { eff_pool_destroy(raw) } }
+
+    /// The machine's active cores: the default size of the shared pool.
+    public static var defaultThreadCount: Int {
+        max(1, ProcessInfo.processInfo.activeProcessorCount)
+    }
+
+    nonisolated(unsafe) private static var sharedPool: ComputePool?
+    private static let sharedLock = NSLock()
+
+    /// The process-wide pool the kernel surface uses (`--threads N` replaces it).
+    public static var shared: ComputePool {
+        sharedLock.lock()
+        defer { sharedLock.unlock() }
+        if let p = sharedPool { return p }
+        let p = ComputePool(threads: defaultThreadCount)
+        sharedPool = p
+        return p
+    }
+
+    /// Replaces the shared pool with one of `threads` threads (call before heavy work starts).
+    public static func configureShared(threads: Int) {
+        sharedLock.lock()
+        defer { sharedLock.unlock() }
+        if sharedPool?.threadCount == max(1, threads) { return }
+        sharedPool = ComputePool(threads: threads)
+    }
+
+    /// How long idle workers spin before parking, in microseconds.
+    public func setSpin(microseconds: Int) {
+        if let raw { eff_pool_set_spin(raw, Int32(clamping: microseconds)) }
+    }
+
+    /// Runs `body(ith, nth)` on every thread (`ith` in `0..<nth`) and returns when all are done.
+    public func run(_ body: (_ ith: Int, _ nth: Int) -> Void) {
+        guard let raw else { body(0, 1); return }
+        lock.lock()
+        defer { lock.unlock() }
+        withoutActuallyEscaping(body) { escapable in
+            var task = escapable
+            withUnsafeMutablePointer(to: &task) { taskPtr in
+                eff_pool_run(raw, { ctx, ith, nth in
+                    let t = ctx!.assumingMemoryBound(to: ((Int, Int) -> Void).self)
+                    t.pointee(Int(ith), Int(nth))
+                }, UnsafeMutableRawPointer(taskPtr))
+            }
+        }
+    }
+
+    /// Splits `0..<count` into one contiguous chunk per thread, each a multiple of `align`
+    /// (except the last), and runs `body` on each non-empty chunk.
+    public func forEachChunk(_ count: Int, align: Int = 1, _ body: (Range<Int>) -> Void) {
+        guard count > 0 else { return }
+        let nth = threadCount
+        if nth == 1 || count <= align {
+            body(0..<count)
+            return
+        }
+        run { ith, nth in
+            let r = Self.chunk(ith, of: nth, count: count, align: align)
+            if !r.isEmpty { body(r) }
+        }
+    }
+
+    /// The `ith` of `nth` contiguous chunks of `0..<count`, chunk edges on multiples of `align`.
+    @inline(__always)
+    public static func chunk(_ ith: Int, of nth: Int, count: Int, align: Int = 1) -> Range<Int> {
+        let units = (count + align - 1) / align
+        let lo = min(count, (units * ith / nth) * align)
+        let hi = min(count, (units * (ith + 1) / nth) * align)
+        return lo..<hi
+    }
+}
+
+extension ComputePool {
+    /// Caller-owned scratch memory of at least `bytes` bytes, 64-byte aligned, reused across
+    /// calls (it only grows, so a warm forward pass allocates nothing). Valid until the next
+    /// call; only the thread that calls `run` may use it.
+    public func scratch(bytes: Int) -> UnsafeMutableRawPointer {
+        scratchStore.reserve(bytes)
+    }
+}
+
+/// A growable, aligned byte buffer owned by one pool.
+final class ScratchStore {
+    private var base: UnsafeMutableRawPointer?
+    private var capacity = 0
+
+    func reserve(_ bytes: Int) -> UnsafeMutableRawPointer {
+        if bytes > capacity || base == nil {
+            base?.deallocate()
+            capacity = max(bytes, capacity * 2, 4096)
+            base = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 64)
+        }
+        return base!
+    }
+
+    deinit { base?.deallocate() }
+}

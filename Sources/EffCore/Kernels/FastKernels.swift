@@ -1,0 +1,108 @@
+import CEffKernels
+
+/// Fast paths behind the `Kernels` surface: CEffKernels' AVX2 intrinsics on `ComputePool`.
+///
+/// Quantized weights (Q4_1, Q4_0, Q8_0) multiply activations quantized on the fly to 8 bits
+/// in blocks of 32 with a scale and a sum (Q8_1-style, as llama.cpp's `vec_dot_q4_1_q8_1`),
+/// so the inner loop is an int8 dot product; F16 and F32 weights multiply floats directly.
+/// Rows are split over the pool's threads in chunks of 16; up to four tokens share each
+/// decoded weight block (prefill is matrix-matrix work, decode matrix-vector).
+///
+/// Why C and not Swift: the int8 dot needs `vpmaddubsw`/`vpdpbusd` with per-block f16
+/// scales; the best Swift formulation measured (plain loops over `UnsafePointer`, see
+/// STYLE.md) ran several times slower than the intrinsics (numbers in FastKernelsTests'
+/// notes and the commit message), so the inner loops live in CEffKernels/matmul.c.
+public enum FastKernels {
+    /// True when this CPU can run the fast paths (AVX2 + FMA + F16C).
+    public static let isAvailable: Bool = CPUFeatures.hasAVX2FMA
+
+    /// Below this many weight-block x token products a matmul runs on the calling thread
+    /// alone: waking a worker costs about a microsecond.
+    static let parallelThreshold = 1024
+
+    /// `Y(nTokens, out) = X(nTokens, in) · W^T` (see `Kernels.matmul`), on `pool`.
+    public static func matmul(_ w: WeightMatrix, x: UnsafePointer<Float>, nTokens: Int,
+                              y: UnsafeMutablePointer<Float>, pool: ComputePool = .shared) {
+        guard nTokens > 0, w.rows > 0 else { return }
+        let rows = w.rows, cols = w.cols, rowBytes = w.rowBytes
+        let ldy = Int32(rows)
+        switch w.type {
+        case .q4_1, .q4_0, .q8_0:
+            let nBlocks = cols / 32
+            let xq = quantizeActivations(x, cols: cols, nTokens: nTokens, pool: pool)
+            let wp = w.data.assumingMemoryBound(to: UInt8.self)
+            let nb = Int32(nBlocks), nt = Int32(nTokens)
+            switch w.type {
+            case .q4_1:
+                split(rows, work: rows * nBlocks * nTokens, pool: pool) { r in
+                    eff_matmul_q4_1(wp, rowBytes, Int32(r.lowerBound), Int32(r.upperBound), nb, xq, nt, y, ldy)
+                }
+            case .q4_0:
+                split(rows, work: rows * nBlocks * nTokens, pool: pool) { r in
+                    eff_matmul_q4_0(wp, rowBytes, Int32(r.lowerBound), Int32(r.upperBound), nb, xq, nt, y, ldy)
+                }
+            default:
+                split(rows, work: rows * nBlocks * nTokens, pool: pool) { r in
+                    eff_matmul_q8_0(wp, rowBytes, Int32(r.lowerBound), Int32(r.upperBound), nb, xq, nt, y, ldy)
+                }
+            }
+        case .f16:
+            let wp = w.data.assumingMemoryBound(to: UInt16.self)
+            split(rows, work: rows * cols * nTokens / 32, pool: pool) { r in
+                eff_matmul_f16(wp, rowBytes, Int32(r.lowerBound), Int32(r.upperBound), Int32(cols),
+                               x, Int32(cols), Int32(nTokens), y, ldy)
+            }
+        case .f32:
+            let wp = w.data.assumingMemoryBound(to: Float.self)
+            split(rows, work: rows * cols * nTokens / 32, pool: pool) { r in
+                eff_matmul_f32(wp, rowBytes, Int32(r.lowerBound), Int32(r.upperBound), Int32(cols),
+                               x, Int32(cols), Int32(nTokens), y, ldy)
+            }
+        default:
+            KernelsReference.matmul(w, x: x, nTokens: nTokens, y: y)
+        }
+    }
+
+    /// Runs `body` over 16-row-aligned chunks of `0..<rows`, one per thread when `work`
+    /// is worth waking the workers for.
+    @inline(__always)
+    static func split(_ rows: Int, work: Int, pool: ComputePool, _ body: (Range<Int>) -> Void) {
+        if work < parallelThreshold || pool.threadCount == 1 {
+            body(0..<rows)
+        } else {
+            pool.forEachChunk(rows, align: 16, body)
+        }
+    }
+
+    /// Quantizes `nTokens` rows of `cols` floats into the pool's scratch as Q8A blocks
+    /// (`nTokens * cols / 32` blocks, token-major).
+    static func quantizeActivations(_ x: UnsafePointer<Float>, cols: Int, nTokens: Int,
+                                    pool: ComputePool) -> UnsafeMutablePointer<eff_q8a_block> {
+        let nBlocks = cols / 32
+        let bytes = nTokens * nBlocks * MemoryLayout<eff_q8a_block>.stride
+        let xq = pool.scratch(bytes: bytes).bindMemory(to: eff_q8a_block.self, capacity: nTokens * nBlocks)
+        if nTokens >= 8 && pool.threadCount > 1 {
+            pool.forEachChunk(nTokens) { t in
+                eff_quantize_q8a(x + t.lowerBound * cols, Int32(t.count * cols), xq + t.lowerBound * nBlocks)
+            }
+        } else {
+            eff_quantize_q8a(x, Int32(nTokens * cols), xq)
+        }
+        return xq
+    }
+
+    /// `scores[p] = scale * (q · K[p])` (see `Kernels.attentionScores`).
+    @inline(__always)
+    public static func attentionScores(q: UnsafePointer<Float>, keys: UnsafePointer<Float>, stride: Int,
+                                       n: Int, headSize: Int, scale: Float,
+                                       scores: UnsafeMutablePointer<Float>) {
+        eff_attn_scores_f32(q, keys, stride, Int32(n), Int32(headSize), scale, scores)
+    }
+
+    /// `out += sum_p probs[p] * V[p]` (see `Kernels.attentionMix`).
+    @inline(__always)
+    public static func attentionMix(probs: UnsafePointer<Float>, values: UnsafePointer<Float>, stride: Int,
+                                    n: Int, headSize: Int, out: UnsafeMutablePointer<Float>) {
+        eff_attn_mix_f32(probs, values, stride, Int32(n), Int32(headSize), out)
+    }
+}

@@ -1,0 +1,170 @@
+import CEffKernels
+import Foundation
+import Testing
+@testable import EffCore
+
+/// The fast kernels (CEffKernels on ComputePool) against the reference loops and exact
+/// float products, with named tolerances.
+@Suite struct KernelFastTests {
+    /// Float reassociation only (F32/F16 weights, attention): relative to sum |w_j x_j|.
+    static let floatRelativeTolerance: Float = 2e-5
+    /// Slack on the activation-quantization bound for float rounding of scales and sums.
+    static let q8BoundSlack: Float = 1.02
+
+    /// Quantized weights as the fast kernels see them, plus their exact float values.
+    struct TestMatrix {
+        let type: GGMLType
+        let rows: Int, cols: Int
+        let stored: [UInt8]
+        let dequantized: [Float]
+
+        init(_ type: GGMLType, rows: Int, cols: Int, seed: UInt64) throws {
+            self.type = type
+            self.rows = rows
+            self.cols = cols
+            let values = testValues(rows * cols, seed: seed, scale: 0.5)
+            var stored: [UInt8] = []
+            for r in 0..<rows { stored += try type.quantize(Array(values[(r * cols)..<((r + 1) * cols)])) }
+            self.stored = stored
+            dequantized = try type.dequantize(stored, count: rows * cols)
+        }
+
+        func matmul(_ x: [Float], nTokens: Int, pool: ComputePool) throws -> [Float] {
+            var y = [Float](repeating: .nan, count: nTokens * rows)
+            try stored.withUnsafeBytes { sb in
+                let w = try WeightMatrix(type: type, data: sb.baseAddress!, rows: rows, cols: cols)
+                x.withUnsafeBufferPointer { xb in
+                    y.withUnsafeMutableBufferPointer { yb in
+                        FastKernels.matmul(w, x: xb.baseAddress!, nTokens: nTokens, y: yb.baseAddress!, pool: pool)
+                    }
+                }
+            }
+            return y
+        }
+    }
+
+    /// Worst-case error of quantizing token `t`'s activations to 8 bits: each x_j moves by at
+    /// most d/2 with d = max|x_block| / 127, so |err| <= sum_blocks d/2 * sum_j |w_rj|.
+    static func activationBound(_ m: TestMatrix, _ x: [Float], t: Int, r: Int) -> Float {
+        var bound: Float = 0
+        for b in 0..<(m.cols / 32) {
+            var amax: Float = 0, wsum: Float = 0
+            for j in 0..<32 {
+                amax = max(amax, abs(x[t * m.cols + b * 32 + j]))
+                wsum += abs(m.dequantized[r * m.cols + b * 32 + j])
+            }
+            bound += amax / 127 / 2 * wsum
+        }
+        return bound
+    }
+
+    @Test(arguments: [GGMLType.q4_1, .q4_0, .q8_0, .f16, .f32])
+    func matmulMatchesExactProductWithinNamedTolerance(_ type: GGMLType) throws {
+        guard FastKernels.isAvailable else { return }
+        let pool = ComputePool(threads: 2)
+        for (rows, cols, nTokens) in [(1, 32, 1), (17, 96, 3), (70, 576, 5), (133, 160, 9), (40, 64, 4)] {
+            let m = try TestMatrix(type, rows: rows, cols: cols, seed: UInt64(rows * 7 + cols))
+            let x = testValues(nTokens * cols, seed: UInt64(cols), scale: 1.5)
+            let y = try m.matmul(x, nTokens: nTokens, pool: pool)
+            for t in 0..<nTokens {
+                for r in 0..<rows {
+                    var ref: Float = 0, mag: Float = 0
+                    for c in 0..<cols {
+                        ref += m.dequantized[r * cols + c] * x[t * cols + c]
+                        mag += abs(m.dequantized[r * cols + c] * x[t * cols + c])
+                    }
+                    var tol = Self.floatRelativeTolerance * mag
+                    if type == .q4_1 || type == .q4_0 || type == .q8_0 {
+                        tol += Self.q8BoundSlack * Self.activationBound(m, x, t: t, r: r)
+                    }
+                    #expect(abs(y[t * rows + r] - ref) <= tol, "\(type) \(rows)x\(cols) t\(t) r\(r)")
+                }
+            }
+        }
+    }
+
+    @Test(arguments: [GGMLType.q4_1, .q4_0, .q8_0, .f16, .f32])
+    func tokensAndThreadSplitsGiveIdenticalResults(_ type: GGMLType) throws {
+        guard FastKernels.isAvailable else { return }
+        // Each output is computed by the same instruction sequence whatever the batch or split.
+        let m = try TestMatrix(type, rows: 77, cols: 192, seed: 11)
+        let nTokens = 7
+        let x = testValues(nTokens * m.cols, seed: 12)
+        let batched = try m.matmul(x, nTokens: nTokens, pool: ComputePool(threads: 2))
+        for threads in [1, 3] {
+            #expect(try m.matmul(x, nTokens: nTokens, pool: ComputePool(threads: threads)) == batched)
+        }
+        let pool = ComputePool(threads: 1)
+        for t in 0..<nTokens {
+            let one = try m.matmul(Array(x[(t * m.cols)..<((t + 1) * m.cols)]), nTokens: 1, pool: pool)
+            #expect(one == Array(batched[(t * m.rows)..<((t + 1) * m.rows)]))
+        }
+    }
+
+    @Test func fastMatmulAgreesWithReferenceLoopsOnQ4_1() throws {
+        guard FastKernels.isAvailable else { return }
+        let m = try TestMatrix(.q4_1, rows: 96, cols: 576, seed: 5)
+        let x = testValues(3 * m.cols, seed: 6)
+        let fast = try m.matmul(x, nTokens: 3, pool: ComputePool(threads: 2))
+        var ref = [Float](repeating: .nan, count: 3 * m.rows)
+        try m.stored.withUnsafeBytes { sb in
+            let w = try WeightMatrix(type: .q4_1, data: sb.baseAddress!, rows: m.rows, cols: m.cols)
+            KernelsReference.matmul(w, x: x, nTokens: 3, y: &ref)
+        }
+        for t in 0..<3 {
+            for r in 0..<m.rows {
+                let tol = Self.q8BoundSlack * Self.activationBound(m, x, t: t, r: r) + 1e-4
+                #expect(abs(fast[t * m.rows + r] - ref[t * m.rows + r]) <= tol)
+            }
+        }
+    }
+
+    @Test func activationQuantizationMatchesScalarDefinition() {
+        guard FastKernels.isAvailable else { return }
+        var x = testValues(96, seed: 9, scale: 3)
+        for j in 64..<96 { x[j] = 0 }  // an all-zero block: d = 0, all q = 0
+        x[5] = 127.5 / 127 * 3          // ties and extremes survive
+        var blocks = [eff_q8a_block](repeating: eff_q8a_block(), count: 3)
+        eff_quantize_q8a(x, 96, &blocks)
+        for b in 0..<3 {
+            let xs = x[(b * 32)..<((b + 1) * 32)]
+            let amax = xs.map { abs($0) }.max()!
+            let d = amax / 127, id: Float = amax > 0 ? 127 / amax : 0
+            let q = xs.map { Int8(($0 * id).rounded(.toNearestOrEven)) }
+            let got = withUnsafeBytes(of: blocks[b].qs) { Array($0.bindMemory(to: Int8.self)) }
+            #expect(got == q)
+            #expect(blocks[b].d == d)
+            #expect(abs(blocks[b].s - d * Float(q.reduce(0) { $0 + Int($1) })) <= 1e-6 * max(1, abs(blocks[b].s)))
+        }
+    }
+
+    @Test func vnniAndPlainAVX2AgreeExactly() throws {
+        guard CPUFeatures.hasAVX2FMA else { return }
+        let m = try TestMatrix(.q4_1, rows: 33, cols: 128, seed: 21)
+        let x = testValues(5 * m.cols, seed: 22)
+        let pool = ComputePool(threads: 1)
+        eff_set_use_vnni(0)
+        let plain = try m.matmul(x, nTokens: 5, pool: pool)
+        eff_set_use_vnni(1)
+        let vnni = try m.matmul(x, nTokens: 5, pool: pool)
+        #expect(plain == vnni)  // both sum exact int32 products per block
+    }
+
+    @Test func attentionScoresAndMixMatchReference() {
+        guard FastKernels.isAvailable else { return }
+        for headSize in [64, 40] {
+            let n = 37, stride = 3 * headSize
+            let q = testValues(headSize, seed: 1)
+            let kv = testValues(n * stride, seed: 2)
+            var fast = [Float](repeating: 0, count: n), ref = fast
+            FastKernels.attentionScores(q: q, keys: kv, stride: stride, n: n, headSize: headSize, scale: 0.125, scores: &fast)
+            KernelsReference.attentionScores(q: q, keys: kv, stride: stride, n: n, headSize: headSize, scale: 0.125, scores: &ref)
+            for p in 0..<n { #expect(abs(fast[p] - ref[p]) <= Self.floatRelativeTolerance * Float(headSize)) }
+            let probs = testValues(n, seed: 3).map { abs($0) }
+            var outF = testValues(headSize, seed: 4), outR = outF
+            FastKernels.attentionMix(probs: probs, values: kv, stride: stride, n: n, headSize: headSize, out: &outF)
+            KernelsReference.attentionMix(probs: probs, values: kv, stride: stride, n: n, headSize: headSize, out: &outR)
+            for i in 0..<headSize { #expect(abs(outF[i] - outR[i]) <= Self.floatRelativeTolerance * Float(n)) }
+        }
+    }
+}
