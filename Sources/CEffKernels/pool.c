@@ -30,6 +30,11 @@ struct eff_pool {
 
 typedef struct { eff_pool *pool; int ith; } eff_worker_arg;
 
+// Set while this thread runs a pool task, so a nested parallel call runs inline.
+static _Thread_local int eff_in_task = 0;
+
+int eff_pool_in_task(void) { return eff_in_task; }
+
 static inline long long eff_now_us(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -61,7 +66,9 @@ static void *eff_worker_main(void *p) {
         }
         if (atomic_load(&pool->stop)) return NULL;
         seen = gen;
+        eff_in_task = 1;
         pool->fn(pool->ctx, a.ith, pool->nth);
+        eff_in_task = 0;
         atomic_fetch_sub_explicit(&pool->pending, 1, memory_order_release);
     }
 }
@@ -109,7 +116,7 @@ int eff_pool_threads(const eff_pool *pool) { return pool ? pool->nth : 1; }
 void eff_pool_set_spin(eff_pool *pool, int spin_us) { if (pool) pool->spin_us = spin_us < 0 ? 0 : spin_us; }
 
 void eff_pool_run(eff_pool *pool, eff_task_fn fn, void *ctx) {
-    if (!pool || pool->nth == 1) { fn(ctx, 0, 1); return; }
+    if (!pool || pool->nth == 1 || eff_in_task) { fn(ctx, 0, 1); return; }
     pool->fn = fn;
     pool->ctx = ctx;
     atomic_store_explicit(&pool->pending, pool->nth - 1, memory_order_relaxed);
@@ -119,7 +126,9 @@ void eff_pool_run(eff_pool *pool, eff_task_fn fn, void *ctx) {
         pthread_cond_broadcast(&pool->cv);
         pthread_mutex_unlock(&pool->mu);
     }
+    eff_in_task = 1;
     fn(ctx, 0, pool->nth);
+    eff_in_task = 0;
     unsigned iter = 0;
     while (atomic_load_explicit(&pool->pending, memory_order_acquire) != 0) {
         EFF_PAUSE();

@@ -22,6 +22,7 @@ struct EffTerm: AsyncParsableCommand {
             DiffuseCommand.self,
             RunCommand.self,
             EvalCommand.self,
+            BenchCommand.self,
         ]
     )
 }

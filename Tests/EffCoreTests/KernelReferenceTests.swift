@@ -20,11 +20,11 @@ import Testing
             let w = try WeightMatrix(type: type, data: sb.baseAddress!, rows: rows, cols: cols)
             x.withUnsafeBufferPointer { xb in
                 yBatch.withUnsafeMutableBufferPointer { yb in
-                    Kernels.matmul(w, x: xb.baseAddress!, nTokens: nTokens, y: yb.baseAddress!)
+                    KernelsReference.matmul(w, x: xb.baseAddress!, nTokens: nTokens, y: yb.baseAddress!)
                 }
                 ySingle.withUnsafeMutableBufferPointer { yb in
                     for t in 0..<nTokens {
-                        Kernels.matmul(w, x: xb.baseAddress! + t * cols, nTokens: 1, y: yb.baseAddress! + t * rows)
+                        KernelsReference.matmul(w, x: xb.baseAddress! + t * cols, nTokens: 1, y: yb.baseAddress! + t * rows)
                     }
                 }
             }

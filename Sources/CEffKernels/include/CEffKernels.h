@@ -83,8 +83,11 @@ int eff_pool_threads(const eff_pool *pool);
 
 /// Runs fn(ctx, ith, nth) on every thread and returns when all have finished. Workers spin
 /// for `spin_us` microseconds after a task before parking on a condition variable.
-/// Not reentrant: one caller at a time.
+/// One caller at a time; a call from inside a task runs fn(ctx, 0, 1) inline.
 void eff_pool_run(eff_pool *pool, eff_task_fn fn, void *ctx);
+
+/// 1 while the calling thread runs a pool task (nested parallel calls then run inline).
+int eff_pool_in_task(void);
 
 /// Sets how long idle workers spin before parking (microseconds).
 void eff_pool_set_spin(eff_pool *pool, int spin_us);

@@ -9,11 +9,11 @@ import Foundation
 /// forward pass arrives microseconds later, and then park so an idle model costs no CPU.
 /// The calling thread is worker 0 and takes its share of every task.
 ///
-/// One task at a time: `run` is not reentrant and must not be called from two threads at
-/// once (each model's forward pass runs on one thread; a lock serializes stray callers).
+/// One task at a time: a lock serializes callers from different threads, and a `run` from
+/// inside a task runs inline on that thread as `body(0, 1)`.
 public final class ComputePool: @unchecked Sendable {
     private let raw: OpaquePointer?
-    private let lock = NSLock()
+    private let lock = NSRecursiveLock()
     let scratchStore = ScratchStore()
     /// Threads that run each task, the caller included.
     public let threadCount: Int
@@ -58,9 +58,17 @@ public final class ComputePool: @unchecked Sendable {
         if let raw { eff_pool_set_spin(raw, Int32(clamping: microseconds)) }
     }
 
+    /// Runs `body` while holding this pool: other threads' `run` calls wait, and the pool's
+    /// `scratch` stays this caller's until `body` returns. Nests.
+    public func exclusive<R>(_ body: () throws -> R) rethrows -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body()
+    }
+
     /// Runs `body(ith, nth)` on every thread (`ith` in `0..<nth`) and returns when all are done.
     public func run(_ body: (_ ith: Int, _ nth: Int) -> Void) {
-        guard let raw else { body(0, 1); return }
+        guard let raw, eff_pool_in_task() == 0 else { body(0, 1); return }
         lock.lock()
         defer { lock.unlock() }
         withoutActuallyEscaping(body) { escapable in
@@ -101,8 +109,8 @@ public final class ComputePool: @unchecked Sendable {
 
 extension ComputePool {
     /// Caller-owned scratch memory of at least `bytes` bytes, 64-byte aligned, reused across
-    /// calls (it only grows, so a warm forward pass allocates nothing). Valid until the next
-    /// call; only the thread that calls `run` may use it.
+    /// calls (it only grows, so a warm forward pass allocates nothing). Only valid inside
+    /// `exclusive`, until the next `scratch` call.
     public func scratch(bytes: Int) -> UnsafeMutableRawPointer {
         scratchStore.reserve(bytes)
     }

@@ -24,6 +24,11 @@ public enum FastKernels {
     public static func matmul(_ w: WeightMatrix, x: UnsafePointer<Float>, nTokens: Int,
                               y: UnsafeMutablePointer<Float>, pool: ComputePool = .shared) {
         guard nTokens > 0, w.rows > 0 else { return }
+        pool.exclusive { matmulHoldingPool(w, x: x, nTokens: nTokens, y: y, pool: pool) }
+    }
+
+    private static func matmulHoldingPool(_ w: WeightMatrix, x: UnsafePointer<Float>, nTokens: Int,
+                                          y: UnsafeMutablePointer<Float>, pool: ComputePool) {
         let rows = w.rows, cols = w.cols, rowBytes = w.rowBytes
         let ldy = Int32(rows)
         switch w.type {
@@ -105,4 +110,10 @@ public enum FastKernels {
                                     n: Int, headSize: Int, out: UnsafeMutablePointer<Float>) {
         eff_attn_mix_f32(probs, values, stride, Int32(n), Int32(headSize), out)
     }
+}
+
+extension FastKernels {
+    /// True when the int8 dot products use AVX-VNNI (`vpdpbusd`, 256-bit) instead of
+    /// `vpmaddubsw` + `vpmaddwd`; chosen by a CPUID check, results are identical.
+    public static var usesVNNI: Bool { isAvailable && eff_cpu_has_avx_vnni() != 0 }
 }

@@ -1,9 +1,9 @@
 /// The kernel surface the models call: matmul, norms, activations, RoPE, attention pieces.
 ///
 /// Each entry point picks its implementation once per call. Today every entry runs the
-/// reference loop in `KernelsReference.swift`; fast paths (files `Fast*.swift`, the C
-/// target CEffKernels) slot in behind these same signatures and are tested against the
-/// reference with named tolerances. `forceReference` pins the reference for A/B checks.
+/// reference loop in `KernelsReference.swift` unless a fast path (`FastKernels`: the C
+/// target CEffKernels on `ComputePool`) exists for it on this CPU; fast paths are tested
+/// against the reference with named tolerances (KernelFastTests). `forceReference` pins the reference for A/B checks.
 public enum Kernels {
     /// When true, every surface call runs the reference loop (tests, A/B comparisons).
     nonisolated(unsafe) public static var forceReference = false
@@ -14,6 +14,10 @@ public enum Kernels {
     @inline(__always)
     public static func matmul(_ w: WeightMatrix, x: UnsafePointer<Float>, nTokens: Int,
                               y: UnsafeMutablePointer<Float>) {
+        if FastKernels.isAvailable && !forceReference {
+            FastKernels.matmul(w, x: x, nTokens: nTokens, y: y)
+            return
+        }
         KernelsReference.matmul(w, x: x, nTokens: nTokens, y: y)
     }
 
@@ -50,6 +54,11 @@ public enum Kernels {
     @inline(__always)
     public static func attentionScores(q: UnsafePointer<Float>, keys: UnsafePointer<Float>, stride: Int,
                                        n: Int, headSize: Int, scale: Float, scores: UnsafeMutablePointer<Float>) {
+        if FastKernels.isAvailable && !forceReference {
+            FastKernels.attentionScores(q: q, keys: keys, stride: stride, n: n, headSize: headSize,
+                                        scale: scale, scores: scores)
+            return
+        }
         KernelsReference.attentionScores(q: q, keys: keys, stride: stride, n: n, headSize: headSize,
                                          scale: scale, scores: scores)
     }
@@ -58,6 +67,10 @@ public enum Kernels {
     @inline(__always)
     public static func attentionMix(probs: UnsafePointer<Float>, values: UnsafePointer<Float>, stride: Int,
                                     n: Int, headSize: Int, out: UnsafeMutablePointer<Float>) {
+        if FastKernels.isAvailable && !forceReference {
+            FastKernels.attentionMix(probs: probs, values: values, stride: stride, n: n, headSize: headSize, out: out)
+            return
+        }
         KernelsReference.attentionMix(probs: probs, values: values, stride: stride, n: n,
                                       headSize: headSize, out: out)
     }

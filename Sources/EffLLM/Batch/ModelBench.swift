@@ -1,0 +1,121 @@
+import EffCore
+import Foundation
+
+/// Timed runs of prefill, decode and batched decode for `effterm bench`.
+///
+/// Every figure is the median of `reps` timed runs after one untimed warm-up run; the
+/// model's states are allocated before timing starts, so only the forward pass is timed.
+public struct ModelBench {
+    public let model: LlamaModel
+    public let reps: Int
+    /// Progress lines (one per figure), e.g. `print` for text output.
+    public let log: (String) -> Void
+
+    public init(model: LlamaModel, reps: Int, log: @escaping (String) -> Void = { _ in }) {
+        self.model = model
+        self.reps = max(1, reps)
+        self.log = log
+    }
+
+    /// A median time and the rate it gives.
+    public struct Rate {
+        public let seconds: Double
+        public let tokPerSec: Double
+    }
+
+    /// One row of the batched table.
+    public struct BatchedRow {
+        public let streams: Int
+        public let stepSeconds: Double
+        /// t_B / t_1.
+        public let stepRatio: Double
+        /// Aggregate tokens per second over all streams.
+        public let tokPerSec: Double
+    }
+
+    /// Pseudo-random token ids (a fixed LCG), like llama-bench's random prompts.
+    public func tokens(_ n: Int, seed: UInt64 = 1) -> [Int32] {
+        var s = seed &* 0x9E37_79B9_7F4A_7C15 &+ 7
+        let vocab = UInt64(model.config.vocabSize)
+        return (0..<n).map { _ in
+            s = s &* 6364136223846793005 &+ 1442695040888963407
+            return Int32((s >> 33) % vocab)
+        }
+    }
+
+    static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    }
+
+    func median(_ xs: [Double]) -> Double {
+        let s = xs.sorted()
+        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+    }
+
+    /// Prompt processing of `n` tokens from an empty context (llama-bench `pp n`).
+    public func prefill(tokens n: Int, maxBatch: Int = 512) throws -> Rate {
+        let state = model.makeState(maxContext: n, maxBatch: maxBatch)
+        let toks = tokens(n)
+        var times: [Double] = []
+        for rep in 0...reps {
+            state.rewind(to: 0)
+            let t0 = Self.now()
+            try model.forward(toks, state: state, logits: .last)
+            if rep > 0 { times.append(Self.now() - t0) }  // rep 0 warms up
+        }
+        let t = median(times)
+        log(String(format: "prefill %5d tokens: %8.1f tok/s", n, Double(n) / t))
+        return Rate(seconds: t, tokPerSec: Double(n) / t)
+    }
+
+    /// `n` single-token steps after a context of `depth` tokens (llama-bench `tg n -d depth`).
+    public func decode(depth: Int, tokens n: Int) throws -> Rate {
+        let state = model.makeState(maxContext: depth + n, maxBatch: 512)
+        if depth > 0 { try model.forward(tokens(depth, seed: 2), state: state, logits: .none) }
+        let toks = tokens(n, seed: 3)
+        var times: [Double] = []
+        for rep in 0...reps {
+            state.rewind(to: depth)
+            let t0 = Self.now()
+            for t in toks { try model.forward([t], state: state, logits: .last) }
+            if rep > 0 { times.append(Self.now() - t0) }
+        }
+        let t = median(times)
+        log(String(format: "decode %4d tokens at depth %5d: %8.1f tok/s", n, depth, Double(n) / t))
+        return Rate(seconds: t, tokPerSec: Double(n) / t)
+    }
+
+    /// B streams forked from one shared `prompt`-token prefix, `steps` batched steps each.
+    public func batched(streams: [Int], steps: Int, prompt: Int = 64) throws -> [BatchedRow] {
+        let maxB = streams.max() ?? 1
+        let root = model.makeState(maxContext: prompt, maxBatch: 512)
+        try model.forward(tokens(prompt, seed: 4), state: root, logits: .none)
+        let forks = (0..<maxB).map { _ in root.fork(maxContext: prompt + steps) }
+        let decoder = BatchDecoder(model: model, maxStreams: maxB)
+        let logits = UnsafeMutablePointer<Float>.allocate(capacity: maxB * model.config.vocabSize)
+        defer { logits.deallocate() }
+        var stepTimes: [Int: Double] = [:]
+        for b in Set(streams + [1]).sorted() {
+            let states = Array(forks[0..<b])
+            var times: [Double] = []
+            for rep in 0...reps {
+                for s in states { s.rewind(to: prompt) }
+                let t0 = Self.now()
+                for i in 0..<steps {
+                    let toks = (0..<b).map { Int32(($0 * 31 + i * 7 + 11) % model.config.vocabSize) }
+                    try decoder.step(tokens: toks, states: states, logits: logits)
+                }
+                if rep > 0 { times.append((Self.now() - t0) / Double(steps)) }
+            }
+            stepTimes[b] = median(times)
+        }
+        let t1 = stepTimes[1]!
+        return streams.map { b in
+            let t = stepTimes[b]!
+            log(String(format: "batched %d streams: step %.2f ms, r = %.2f, %8.1f tok/s", b, t * 1000, t / t1, Double(b) / t))
+            return BatchedRow(streams: b, stepSeconds: t, stepRatio: t / t1, tokPerSec: Double(b) / t)
+        }
+    }
+}

@@ -1,0 +1,132 @@
+import ArgumentParser
+import EffCore
+import EffEngine
+import EffLLM
+import Foundation
+
+/// `effterm bench`: prefill, decode and batched-decode speed of the real model, side by side
+/// with `llama-bench` / `llama-batched-bench` (Tools/bench/compare-llama.sh).
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure prefill, decode and batched-decode speed of the chat model.",
+        discussion: """
+        prefill: tok/s over N prompt tokens (llama-bench pp N). decode: tok/s of 128 single-token
+        steps after a context of depth D (llama-bench tg128 -d D). batched: B forked streams
+        over a shared 64-token prompt advance one token each per step; step_ratio = t_B / t_1.
+        Each figure is the median of --reps timed runs after one warm-up run. Token ids are
+        pseudo-random (as llama-bench's), so the numbers do not depend on a prompt.
+        """
+    )
+
+    @Option(help: "GGUF model file (default: the cached SmolLM2-135M-Instruct Q4_1).")
+    var model: String?
+
+    @Option(help: "Compute threads (default: one per core).")
+    var threads: Int?
+
+    @Option(help: "Timed repetitions per figure; the median is reported.")
+    var reps = 3
+
+    @Option(help: "Prefill lengths, comma-separated.")
+    var prefill = "128,512,2048"
+
+    @Option(help: "Decode depths (context before the timed tokens), comma-separated.")
+    var depths = "0,1024,4096"
+
+    @Option(help: "Timed decode tokens per run.")
+    var decodeTokens = 128
+
+    @Option(help: "Batched stream counts, comma-separated.")
+    var streams = "1,2,4,8"
+
+    @Option(help: "Timed steps per batched run.")
+    var batchSteps = 32
+
+    @Option(help: "Only these sections: prefill, decode, batched (comma-separated).")
+    var only: String?
+
+    @Flag(help: "A quick subset: prefill 128, decode at depth 0, streams 1 and 4, 2 reps.")
+    var quick = false
+
+    @Flag(help: "Print one JSON object instead of text.")
+    var json = false
+
+    func run() throws {
+        if let threads { ComputePool.configureShared(threads: threads) }
+        let pool = ComputePool.shared
+        let path = model ?? ModelStore().path(of: .smolLM2).path
+        let gguf: GGUFFile
+        let llm: LlamaModel
+        do {
+            gguf = try GGUFFile(path: path)
+            llm = try LlamaModel(gguf: gguf)
+        } catch {
+            FileHandle.standardError.write(Data("effterm bench: \(path): \(error)\n".utf8))
+            throw ExitCode.failure
+        }
+        let sections = Set((only ?? "prefill,decode,batched").split(separator: ",").map(String.init))
+        let reps = quick ? min(self.reps, 2) : max(1, self.reps)
+        let prefillSizes = quick ? [128] : Self.ints(prefill)
+        let depthList = quick ? [0] : Self.ints(depths)
+        let streamList = quick ? [1, 4] : Self.ints(streams)
+        let bench = ModelBench(model: llm, reps: reps, log: json ? { _ in } : { print($0) })
+
+        var result: [String: Any] = [:]
+        let c = llm.config
+        let weightBytes = llm.weights.layers.reduce(0) { acc, lw in
+            acc + [lw.wq, lw.wk, lw.wv, lw.wo, lw.wGate, lw.wUp, lw.wDown].reduce(0) { $0 + $1.byteCount }
+                + 2 * c.dim * 4
+        } + llm.weights.output.byteCount + c.dim * 4
+        result["model"] = ["path": path, "weight_bytes_per_token": weightBytes,
+                           "kv_bytes_per_token": 2 * c.nLayers * c.kvDim * 4,
+                           "layers": c.nLayers, "dim": c.dim, "vocab": c.vocabSize]
+        result["machine"] = Self.machine(threads: pool.threadCount)
+        result["reps"] = reps
+        if sections.contains("prefill") {
+            result["prefill"] = try prefillSizes.map { n in
+                let r = try bench.prefill(tokens: n)
+                return ["tokens": n, "tok_s": r.tokPerSec, "seconds": r.seconds] as [String: Any]
+            }
+        }
+        if sections.contains("decode") {
+            result["decode"] = try depthList.map { d in
+                let r = try bench.decode(depth: d, tokens: decodeTokens)
+                return ["depth": d, "tokens": decodeTokens, "tok_s": r.tokPerSec, "seconds": r.seconds] as [String: Any]
+            }
+        }
+        if sections.contains("batched") {
+            let rows = try bench.batched(streams: streamList, steps: quick ? 16 : batchSteps)
+            result["batched"] = rows.map {
+                ["streams": $0.streams, "step_ms": $0.stepSeconds * 1000, "step_ratio": $0.stepRatio,
+                 "tok_s": $0.tokPerSec] as [String: Any]
+            }
+        }
+        if json {
+            let data = try JSONSerialization.data(withJSONObject: result, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+            print(String(decoding: data, as: UTF8.self))
+        }
+    }
+
+    static func ints(_ s: String) -> [Int] {
+        s.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+    }
+
+    /// CPU model, the flags that matter to the kernels, and the kernel path in use.
+    static func machine(threads: Int) -> [String: Any] {
+        let info = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        var modelName = "unknown", flags: Set<Substring> = []
+        for line in info.split(separator: "\n") {
+            if modelName == "unknown", line.hasPrefix("model name") { modelName = line.split(separator: ":").last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "" }
+            if flags.isEmpty, line.hasPrefix("flags") { flags = Set(line.split(separator: ":").last?.split(separator: " ") ?? []) }
+        }
+        let wanted = ["avx2", "fma", "f16c", "avx_vnni", "avx512f", "avx512_vnni", "amx_tile"]
+        return [
+            "cpu": modelName,
+            "cores": ProcessInfo.processInfo.activeProcessorCount,
+            "threads": threads,
+            "flags": wanted.filter { flags.contains(Substring($0)) },
+            "kernels": FastKernels.isAvailable ? (FastKernels.usesVNNI ? "avx2+avx-vnni (C)" : "avx2 (C)") : "reference (Swift)",
+        ]
+    }
+}
