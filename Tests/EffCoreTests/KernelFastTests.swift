@@ -167,4 +167,87 @@ import Testing
             for i in 0..<headSize { #expect(abs(outF[i] - outR[i]) <= Self.floatRelativeTolerance * Float(n)) }
         }
     }
+
+    /// Vectorized exp: relative error of the polynomial plus f32 rounding.
+    static let expRelativeTolerance: Float = 1e-6
+
+    @Test func softmaxAndSwigluMatchReference() {
+        guard FastKernels.isAvailable else { return }
+        for n in [1, 7, 8, 100, 1037] {
+            var a = testValues(n, seed: UInt64(n), scale: 30), b = a
+            FastKernels.softmax(&a, n)
+            KernelsReference.softmax(&b, n)
+            for i in 0..<n { #expect(abs(a[i] - b[i]) <= Self.expRelativeTolerance * max(b[i], 1e-30) + 1e-12) }
+            var g = testValues(n, seed: 5, scale: 12), g2 = g
+            let up = testValues(n, seed: 6, scale: 2)
+            FastKernels.swiglu(gate: &g, up: up, n: n, pool: ComputePool(threads: 1))
+            KernelsReference.swiglu(gate: &g2, up: up, n: n)
+            for i in 0..<n { #expect(abs(g[i] - g2[i]) <= 4 * Self.expRelativeTolerance * max(abs(g2[i]), 1e-6)) }
+        }
+        var under: [Float] = [-100, 0, -90, -87]
+        eff_exp_f32(under, &under, 4)
+        #expect(under[0] == 0 && under[1] == 1 && under[2] == 0 && under[3] > 0)
+    }
+
+    /// Reference causal GQA attention: scores, softmax, mix, one head at a time.
+    static func referenceAttention(q: [Float], nQueries: Int, pos0: Int, nHeads: Int, nKVHeads: Int, hs: Int,
+                                   keys: [Float], values: [Float]) -> [Float] {
+        let kvDim = nKVHeads * hs, dim = nHeads * hs, group = nHeads / nKVHeads
+        var out = [Float](repeating: 0, count: nQueries * dim)
+        for t in 0..<nQueries {
+            let end = pos0 + t + 1
+            for h in 0..<nHeads {
+                var sc = [Float](repeating: 0, count: end)
+                let kvo = (h / group) * hs
+                q.withUnsafeBufferPointer { qb in
+                    keys.withUnsafeBufferPointer { kb in
+                        KernelsReference.attentionScores(q: qb.baseAddress! + t * dim + h * hs, keys: kb.baseAddress! + kvo,
+                                                         stride: kvDim, n: end, headSize: hs,
+                                                         scale: 1 / Float(hs).squareRoot(), scores: &sc)
+                    }
+                }
+                KernelsReference.softmax(&sc, end)
+                var o = [Float](repeating: 0, count: hs)
+                values.withUnsafeBufferPointer { vb in
+                    KernelsReference.attentionMix(probs: sc, values: vb.baseAddress! + kvo, stride: kvDim, n: end,
+                                                  headSize: hs, out: &o)
+                }
+                for i in 0..<hs { out[t * dim + h * hs + i] = o[i] }
+            }
+        }
+        return out
+    }
+
+    @Test(arguments: [(1, 0), (1, 700), (5, 300), (3, 0)])
+    func onlineSoftmaxAttentionMatchesReference(_ nQueries: Int, _ pos0: Int) {
+        guard FastKernels.isAvailable else { return }
+        let nHeads = 6, nKVHeads = 2, hs = 64, kvDim = nKVHeads * hs
+        let total = pos0 + nQueries
+        let q = testValues(nQueries * nHeads * hs, seed: 31, scale: 2)
+        let keys = testValues(total * kvDim, seed: 32, scale: 2)
+        let values = testValues(total * kvDim, seed: 33)
+        let ref = Self.referenceAttention(q: q, nQueries: nQueries, pos0: pos0, nHeads: nHeads, nKVHeads: nKVHeads,
+                                          hs: hs, keys: keys, values: values)
+        // Split the positions into three segments, as a chain of forks would.
+        let cuts = [0, total / 3, 2 * total / 3, total]
+        for threads in [1, 2] {
+            var out = [Float](repeating: .nan, count: nQueries * nHeads * hs)
+            keys.withUnsafeBufferPointer { kb in
+                values.withUnsafeBufferPointer { vb in
+                    let segs = (0..<3).compactMap { i -> KVSegment? in
+                        cuts[i + 1] > cuts[i] ? KVSegment(first: cuts[i], count: cuts[i + 1] - cuts[i],
+                                                          keys: kb.baseAddress! + cuts[i] * kvDim,
+                                                          values: vb.baseAddress! + cuts[i] * kvDim) : nil
+                    }
+                    segs.withUnsafeBufferPointer { sb in
+                        FastAttention.causal(q: q, nQueries: nQueries, pos0: pos0, nHeads: nHeads, nKVHeads: nKVHeads,
+                                             headSize: hs, kvDim: kvDim, segments: sb, out: &out,
+                                             pool: ComputePool(threads: threads))
+                    }
+                }
+            }
+            // Outputs are convex combinations of values in [-1, 1]: absolute tolerance.
+            for i in 0..<out.count { #expect(abs(out[i] - ref[i]) <= 1e-5, "q\(nQueries) pos0 \(pos0) i\(i)") }
+        }
+    }
 }

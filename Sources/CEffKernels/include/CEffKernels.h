@@ -64,6 +64,23 @@ void eff_attn_mix_f32(const float *probs, const float *values, size_t stride, in
 /// Dot product of two float vectors.
 float eff_dot_f32(const float *a, const float *b, int n);
 
+/// y[i] = e^x[i] (vectorized; relative error ~2e-7, 0 below -87.3).
+void eff_exp_f32(const float *x, float *y, int n);
+
+/// In-place softmax: x[i] <- e^(x[i] - max x) / sum.
+void eff_softmax_f32(float *x, int n);
+
+/// In-place SwiGLU: gate[i] <- silu(gate[i]) * up[i].
+void eff_swiglu_f32(float *gate, const float *up, int n);
+
+/// Online-softmax attention of G <= 8 query heads (q: G rows of hs floats) that share one KV
+/// head, over n positions of one contiguous segment (key/value row p at keys/values +
+/// p * stride). Updates per head g the running max m[g] (start at -INFINITY), the running
+/// sum l[g] (start 0) and the unnormalized output o[g * hs ...] (start 0); the attention
+/// output is o / l once every segment has been visited. Scores are scaled by `scale`.
+void eff_attn_segment(const float *q, int G, int hs, const float *keys, const float *values,
+                      size_t stride, int n, float scale, float *m, float *l, float *o);
+
 // ---- Worker pool -------------------------------------------------------------------------
 
 /// A task run by every thread of a pool: `ith` in [0, nth).

@@ -113,6 +113,22 @@ public enum FastKernels {
 }
 
 extension FastKernels {
+    /// In-place softmax with a vectorized exp (relative error ~2e-7 per term).
+    @inline(__always)
+    public static func softmax(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
+        eff_softmax_f32(x, Int32(n))
+    }
+
+    /// `gate[i] = silu(gate[i]) * up[i]`, vectorized; large inputs are split over the pool.
+    public static func swiglu(gate: UnsafeMutablePointer<Float>, up: UnsafePointer<Float>, n: Int,
+                              pool: ComputePool = .shared) {
+        if n < 16384 || pool.threadCount == 1 {
+            eff_swiglu_f32(gate, up, Int32(n))
+        } else {
+            pool.forEachChunk(n, align: 8) { r in eff_swiglu_f32(gate + r.lowerBound, up + r.lowerBound, Int32(r.count)) }
+        }
+    }
+
     /// True when the int8 dot products use AVX-VNNI (`vpdpbusd`, 256-bit) instead of
     /// `vpmaddubsw` + `vpmaddwd`; chosen by a CPUID check, results are identical.
     public static var usesVNNI: Bool { isAvailable && eff_cpu_has_avx_vnni() != 0 }

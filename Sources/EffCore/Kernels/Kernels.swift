@@ -32,12 +32,20 @@ public enum Kernels {
     /// `gate[i] = silu(gate[i]) * up[i]` (SwiGLU), in place over `n` elements.
     @inline(__always)
     public static func swiglu(gate: UnsafeMutablePointer<Float>, up: UnsafePointer<Float>, n: Int) {
+        if FastKernels.isAvailable && !forceReference {
+            FastKernels.swiglu(gate: gate, up: up, n: n)
+            return
+        }
         KernelsReference.swiglu(gate: gate, up: up, n: n)
     }
 
     /// In-place numerically stable softmax over `n` elements.
     @inline(__always)
     public static func softmax(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
+        if FastKernels.isAvailable && !forceReference {
+            FastKernels.softmax(x, n)
+            return
+        }
         KernelsReference.softmax(x, n)
     }
 

@@ -117,8 +117,19 @@ public final class BatchDecoder {
         let c = model.config
         let dim = c.dim, hs = c.headSize, kvDim = c.kvDim, group = c.groupSize, nHeads = c.nHeads
         let scale = 1 / Float(hs).squareRoot()
-        let items = states.count * nHeads
         let q = self.q, att = self.att
+        if FastAttention.isAvailable(nHeads: nHeads, nKVHeads: c.nKVHeads) {
+            var done = true
+            for (i, s) in states.enumerated() {
+                done = done && s.cache.withSegments(layer: l, end: s.position + 1) { segments in
+                    FastAttention.causal(q: q + i * dim, nQueries: 1, pos0: s.position, nHeads: nHeads,
+                                         nKVHeads: c.nKVHeads, headSize: hs, kvDim: kvDim, segments: segments,
+                                         out: att + i * dim)
+                }
+            }
+            if done { return }
+        }
+        let items = states.count * nHeads
         states.withUnsafeBufferPointer { sts in
             KernelParallelism.forEachChunk(items, minChunk: 1) { range in
                 for item in range {

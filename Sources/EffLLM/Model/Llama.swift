@@ -162,6 +162,13 @@ public final class LlamaModel: @unchecked Sendable {
             }
         }
 
+        if s.attentionObserver == nil, FastAttention.isAvailable(nHeads: c.nHeads, nKVHeads: c.nKVHeads),
+           cache.withSegments(layer: l, end: pos0 + n, { segments in
+               FastAttention.causal(q: s.q, nQueries: n, pos0: pos0, nHeads: c.nHeads, nKVHeads: c.nKVHeads,
+                                    headSize: hs, kvDim: kvDim, segments: segments, out: s.att)
+           }) {
+            return  // online-softmax attention (FastAttention); the loops below are the reference
+        }
         if s.attentionObserver != nil {
             for h in 0..<c.nHeads { head(h) }
         } else {
