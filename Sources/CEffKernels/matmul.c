@@ -126,10 +126,15 @@ static inline __attribute__((always_inline)) void matmul_f(const int F16, const 
             for (int r = r0; r < r1; r++)
                 tile_f(F16, w + (size_t)r * rowBytes, cols, x + (size_t)t * ldx, ldx, 4,
                        y + (size_t)t * ldy + r, ldy);
-        for (; t < nTokens; t++)
-            for (int r = r0; r < r1; r++)
-                tile_f(F16, w + (size_t)r * rowBytes, cols, x + (size_t)t * ldx, ldx, 1,
-                       y + (size_t)t * ldy + r, ldy);
+        const int rem = nTokens - t;
+        for (int r = r0; r < r1 && rem > 0; r++) {
+            const uint8_t *wr = w + (size_t)r * rowBytes;
+            const float *xt = x + (size_t)t * ldx;
+            float *yt = y + (size_t)t * ldy + r;
+            if (rem == 3) tile_f(F16, wr, cols, xt, ldx, 3, yt, ldy);
+            else if (rem == 2) tile_f(F16, wr, cols, xt, ldx, 2, yt, ldy);
+            else tile_f(F16, wr, cols, xt, ldx, 1, yt, ldy);
+        }
     }
 }
 

@@ -73,10 +73,15 @@ static inline __attribute__((always_inline)) void FN(matmul_q)(const int KIND, c
                 FN(tile_q)(KIND, w + (size_t)r * rowBytes, nBlocks, x + (size_t)t * nBlocks, 4,
                            y + (size_t)t * ldy + r, ldy);
         }
-        for (; t < nTokens; t++) {
-            for (int r = r0; r < r1; r++)
-                FN(tile_q)(KIND, w + (size_t)r * rowBytes, nBlocks, x + (size_t)t * nBlocks, 1,
-                           y + (size_t)t * ldy + r, ldy);
+        // 1-3 remaining tokens still share each decoded weight block.
+        const int rem = nTokens - t;
+        for (int r = r0; r < r1 && rem > 0; r++) {
+            const uint8_t *wr = w + (size_t)r * rowBytes;
+            const eff_q8a_block *xt = x + (size_t)t * nBlocks;
+            float *yt = y + (size_t)t * ldy + r;
+            if (rem == 3) FN(tile_q)(KIND, wr, nBlocks, xt, 3, yt, ldy);
+            else if (rem == 2) FN(tile_q)(KIND, wr, nBlocks, xt, 2, yt, ldy);
+            else FN(tile_q)(KIND, wr, nBlocks, xt, 1, yt, ldy);
         }
     }
 }
