@@ -1,10 +1,13 @@
-// A fixed pool of worker threads for compute kernels: the caller is thread 0, workers wait
-// for the next task by spinning briefly (tasks come microseconds apart inside a forward
-// pass) and then parking on a condition variable (so an idle model costs no CPU).
+// A fixed pool of worker threads for compute kernels. A task is split into chunks that the
+// caller (thread 0) and the workers claim one at a time from a shared counter, so a worker
+// the OS has descheduled (2 shared cores, other processes) delays at most the chunk it
+// holds instead of a fixed share of the work. Idle workers spin briefly (the next kernel of
+// a forward pass comes microseconds later), then park on a condition variable.
 #include "CEffKernels.h"
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
 #if defined(__x86_64__)
@@ -14,21 +17,26 @@
 #define EFF_PAUSE() ((void)0)
 #endif
 
+// work = generation (32 bits) | chunk count (16 bits) | next unclaimed chunk (16 bits):
+// one atomic word, so a claim can never mix two tasks.
+#define EFF_GEN(v) ((uint32_t)((v) >> 32))
+#define EFF_COUNT(v) ((int)(((v) >> 16) & 0xFFFF))
+#define EFF_NEXT(v) ((int)((v) & 0xFFFF))
+
 struct eff_pool {
     int nth;
     int spin_us;
+    uint32_t generation;  // caller-side copy of the current generation
     pthread_t *threads;
     eff_task_fn fn;
     void *ctx;
-    _Atomic int generation;  // bumped once per task
-    _Atomic int pending;     // workers still running the current task
-    _Atomic int sleepers;    // workers parked on cv
+    _Atomic uint64_t work;
+    _Atomic int completed;  // chunks finished in the current task
+    _Atomic int sleepers;   // workers parked on cv
     _Atomic int stop;
     pthread_mutex_t mu;
     pthread_cond_t cv;
 };
-
-typedef struct { eff_pool *pool; int ith; } eff_worker_arg;
 
 // Set while this thread runs a pool task, so a nested parallel call runs inline.
 static _Thread_local int eff_in_task = 0;
@@ -41,23 +49,40 @@ static inline long long eff_now_us(void) {
     return (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
 }
 
-static void *eff_worker_main(void *p) {
-    eff_worker_arg a = *(eff_worker_arg *)p;
-    free(p);
-    eff_pool *pool = a.pool;
-    int seen = 0;  // generation at creation: a task posted before this thread starts still runs
+/// Claims and runs chunks of task `gen` until none are left.
+static void eff_claim_chunks(eff_pool *pool, uint32_t gen) {
+    uint64_t v = atomic_load(&pool->work);
     for (;;) {
-        // Spin for the next task, then park.
+        if (EFF_GEN(v) != gen || EFF_NEXT(v) >= EFF_COUNT(v)) return;
+        if (!atomic_compare_exchange_weak(&pool->work, &v, v + 1)) continue;  // v reloaded
+        // The claimed chunk keeps task `gen` alive (the caller waits for it), so fn and
+        // ctx, written before the task was published, are this task's.
+        const int n = EFF_COUNT(v);
+        eff_in_task = 1;
+        pool->fn(pool->ctx, EFF_NEXT(v), n);
+        eff_in_task = 0;
+        atomic_fetch_add_explicit(&pool->completed, 1, memory_order_release);
+        v = atomic_load(&pool->work);
+    }
+}
+
+typedef struct { eff_pool *pool; } eff_worker_arg;
+
+static void *eff_worker_main(void *p) {
+    eff_pool *pool = ((eff_worker_arg *)p)->pool;
+    free(p);
+    uint32_t seen = 0;  // generation at creation: a task posted before this thread starts still runs
+    for (;;) {
         long long deadline = eff_now_us() + pool->spin_us;
-        int gen;
         unsigned iter = 0;
-        while ((gen = atomic_load_explicit(&pool->generation, memory_order_acquire)) == seen &&
+        uint32_t gen;
+        while ((gen = EFF_GEN(atomic_load_explicit(&pool->work, memory_order_acquire))) == seen &&
                !atomic_load_explicit(&pool->stop, memory_order_relaxed)) {
             EFF_PAUSE();
             if ((++iter & 255) == 0 && eff_now_us() > deadline) {
                 pthread_mutex_lock(&pool->mu);
                 atomic_fetch_add(&pool->sleepers, 1);
-                while ((gen = atomic_load(&pool->generation)) == seen && !atomic_load(&pool->stop))
+                while ((gen = EFF_GEN(atomic_load(&pool->work))) == seen && !atomic_load(&pool->stop))
                     pthread_cond_wait(&pool->cv, &pool->mu);
                 atomic_fetch_sub(&pool->sleepers, 1);
                 pthread_mutex_unlock(&pool->mu);
@@ -66,10 +91,7 @@ static void *eff_worker_main(void *p) {
         }
         if (atomic_load(&pool->stop)) return NULL;
         seen = gen;
-        eff_in_task = 1;
-        pool->fn(pool->ctx, a.ith, pool->nth);
-        eff_in_task = 0;
-        atomic_fetch_sub_explicit(&pool->pending, 1, memory_order_release);
+        eff_claim_chunks(pool, gen);
     }
 }
 
@@ -77,7 +99,7 @@ eff_pool *eff_pool_create(int nthreads) {
     if (nthreads < 1) nthreads = 1;
     eff_pool *pool = calloc(1, sizeof(eff_pool));
     if (!pool) return NULL;
-    pool->nth = nthreads;
+    pool->nth = 1;
     pool->spin_us = 1000;
     pthread_mutex_init(&pool->mu, NULL);
     pthread_cond_init(&pool->cv, NULL);
@@ -85,15 +107,14 @@ eff_pool *eff_pool_create(int nthreads) {
     if (!pool->threads) { free(pool); return NULL; }
     for (int i = 1; i < nthreads; i++) {
         eff_worker_arg *a = malloc(sizeof(eff_worker_arg));
-        if (!a) { pool->nth = i; eff_pool_destroy(pool); return NULL; }
+        if (!a) { eff_pool_destroy(pool); return NULL; }
         a->pool = pool;
-        a->ith = i;
         if (pthread_create(&pool->threads[i], NULL, eff_worker_main, a) != 0) {
             free(a);
-            pool->nth = i;
             eff_pool_destroy(pool);
             return NULL;
         }
+        pool->nth = i + 1;
     }
     return pool;
 }
@@ -115,23 +136,31 @@ int eff_pool_threads(const eff_pool *pool) { return pool ? pool->nth : 1; }
 
 void eff_pool_set_spin(eff_pool *pool, int spin_us) { if (pool) pool->spin_us = spin_us < 0 ? 0 : spin_us; }
 
-void eff_pool_run(eff_pool *pool, eff_task_fn fn, void *ctx) {
-    if (!pool || pool->nth == 1 || eff_in_task) { fn(ctx, 0, 1); return; }
+void eff_pool_run(eff_pool *pool, eff_task_fn fn, void *ctx, int nchunks) {
+    if (nchunks <= 0) return;
+    if (nchunks > 0xFFFF) nchunks = 0xFFFF;  // callers size chunks; this is a hard ceiling
+    if (!pool || pool->nth == 1 || eff_in_task || nchunks == 1) {
+        const int outer = eff_in_task;
+        eff_in_task = 1;
+        for (int c = 0; c < nchunks; c++) fn(ctx, c, nchunks);
+        eff_in_task = outer;
+        return;
+    }
     pool->fn = fn;
     pool->ctx = ctx;
-    atomic_store_explicit(&pool->pending, pool->nth - 1, memory_order_relaxed);
-    atomic_fetch_add(&pool->generation, 1);  // seq_cst: publishes fn/ctx, orders vs sleepers
+    atomic_store_explicit(&pool->completed, 0, memory_order_relaxed);
+    const uint32_t gen = ++pool->generation;
+    // seq_cst: publishes fn/ctx, and orders against a worker registering as a sleeper.
+    atomic_store(&pool->work, ((uint64_t)gen << 32) | ((uint64_t)nchunks << 16));
     if (atomic_load(&pool->sleepers) > 0) {
         pthread_mutex_lock(&pool->mu);
         pthread_cond_broadcast(&pool->cv);
         pthread_mutex_unlock(&pool->mu);
     }
-    eff_in_task = 1;
-    fn(ctx, 0, pool->nth);
-    eff_in_task = 0;
+    eff_claim_chunks(pool, gen);
     unsigned iter = 0;
-    while (atomic_load_explicit(&pool->pending, memory_order_acquire) != 0) {
+    while (atomic_load_explicit(&pool->completed, memory_order_acquire) != nchunks) {
         EFF_PAUSE();
-        if ((++iter & 1023) == 0) sched_yield();  // a worker was descheduled: give it the core
+        if ((++iter & 1023) == 0) sched_yield();  // a worker holding a chunk was descheduled
     }
 }

@@ -3,21 +3,33 @@ import Testing
 @testable import EffCore
 
 @Suite struct ComputePoolTests {
-    @Test func everyThreadRunsEachTaskOnce() {
+    @Test func everyChunkRunsExactlyOnce() {
         for threads in [1, 2, 3] {
             let pool = ComputePool(threads: threads)
             #expect(pool.threadCount == threads)
-            let hits = UnsafeMutablePointer<Int>.allocate(capacity: threads)
-            hits.initialize(repeating: 0, count: threads)
+            let chunks = 37
+            let hits = UnsafeMutablePointer<Int>.allocate(capacity: chunks)
+            hits.initialize(repeating: 0, count: chunks)
             defer { hits.deallocate() }
             for _ in 0..<300 {
-                pool.run { ith, nth in
-                    precondition(nth == threads)
-                    hits[ith] += 1
+                pool.run(chunks: chunks) { c, n in
+                    precondition(n == chunks)
+                    hits[c] += 1  // each chunk has one owner, so no race
                 }
             }
-            #expect((0..<threads).allSatisfy { hits[$0] == 300 })
+            #expect((0..<chunks).allSatisfy { hits[$0] == 300 })
         }
+    }
+
+    @Test func nestedRunExecutesInline() {
+        let pool = ComputePool(threads: 2)
+        let out = UnsafeMutablePointer<Int>.allocate(capacity: 16)
+        out.initialize(repeating: 0, count: 16)
+        defer { out.deallocate() }
+        pool.run(chunks: 4) { c, _ in
+            pool.run(chunks: 4) { d, _ in out[c * 4 + d] += 1 }
+        }
+        #expect((0..<16).allSatisfy { out[$0] == 1 })
     }
 
     @Test func chunksCoverTheRangeExactlyOnAlignedEdges() {

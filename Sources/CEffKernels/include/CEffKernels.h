@@ -83,8 +83,8 @@ void eff_attn_segment(const float *q, int G, int hs, const float *keys, const fl
 
 // ---- Worker pool -------------------------------------------------------------------------
 
-/// A task run by every thread of a pool: `ith` in [0, nth).
-typedef void (*eff_task_fn)(void *ctx, int ith, int nth);
+/// One chunk of a pool task: `chunk` in [0, nchunks).
+typedef void (*eff_task_fn)(void *ctx, int chunk, int nchunks);
 
 /// A fixed set of worker threads that run one task at a time with the calling thread.
 typedef struct eff_pool eff_pool;
@@ -98,10 +98,10 @@ void eff_pool_destroy(eff_pool *pool);
 /// Number of threads that run each task, the caller included.
 int eff_pool_threads(const eff_pool *pool);
 
-/// Runs fn(ctx, ith, nth) on every thread and returns when all have finished. Workers spin
-/// for `spin_us` microseconds after a task before parking on a condition variable.
-/// One caller at a time; a call from inside a task runs fn(ctx, 0, 1) inline.
-void eff_pool_run(eff_pool *pool, eff_task_fn fn, void *ctx);
+/// Runs fn(ctx, c, nchunks) once for every chunk c in [0, nchunks) (at most 65535), the
+/// chunks claimed dynamically by the caller and the workers; returns when all are done.
+/// One caller at a time; a call from inside a task runs every chunk inline.
+void eff_pool_run(eff_pool *pool, eff_task_fn fn, void *ctx, int nchunks);
 
 /// 1 while the calling thread runs a pool task (nested parallel calls then run inline).
 int eff_pool_in_task(void);

@@ -3,6 +3,9 @@ import Foundation
 
 /// A small fixed set of worker threads that kernels split their rows and heads over.
 ///
+/// Work is cut into chunks that threads claim one at a time from a shared counter, so on a
+/// shared machine a descheduled worker delays only the chunk it holds.
+///
 /// Compute never runs on Swift's cooperative pool (on 2 cores it has 2 threads, and a matmul
 /// there starves the UI) nor on GCD per call. The workers are plain pthreads (CEffKernels'
 /// `eff_pool`): after a task they spin for a short while, because the next kernel of a
@@ -10,7 +13,7 @@ import Foundation
 /// The calling thread is worker 0 and takes its share of every task.
 ///
 /// One task at a time: a lock serializes callers from different threads, and a `run` from
-/// inside a task runs inline on that thread as `body(0, 1)`.
+/// inside a task runs all its chunks inline on that thread.
 public final class ComputePool: @unchecked Sendable {
     private let raw: OpaquePointer?
     private let lock = NSRecursiveLock()
@@ -66,33 +69,40 @@ public final class ComputePool: @unchecked Sendable {
         return try body()
     }
 
-    /// Runs `body(ith, nth)` on every thread (`ith` in `0..<nth`) and returns when all are done.
-    public func run(_ body: (_ ith: Int, _ nth: Int) -> Void) {
-        guard let raw, eff_pool_in_task() == 0 else { body(0, 1); return }
+    /// Runs `body(chunk, nChunks)` once for every chunk in `0..<nChunks` (at most 65535),
+    /// chunks claimed dynamically by the caller and the workers; returns when all are done.
+    public func run(chunks nChunks: Int, _ body: (_ chunk: Int, _ nChunks: Int) -> Void) {
+        guard nChunks > 0 else { return }
+        guard let raw, nChunks > 1, eff_pool_in_task() == 0 else {
+            for c in 0..<nChunks { body(c, nChunks) }
+            return
+        }
         lock.lock()
         defer { lock.unlock() }
         withoutActuallyEscaping(body) { escapable in
             var task = escapable
             withUnsafeMutablePointer(to: &task) { taskPtr in
-                eff_pool_run(raw, { ctx, ith, nth in
+                eff_pool_run(raw, { ctx, c, n in
                     let t = ctx!.assumingMemoryBound(to: ((Int, Int) -> Void).self)
-                    t.pointee(Int(ith), Int(nth))
-                }, UnsafeMutableRawPointer(taskPtr))
+                    t.pointee(Int(c), Int(n))
+                }, UnsafeMutableRawPointer(taskPtr), Int32(min(nChunks, 0xFFFF)))
             }
         }
     }
 
-    /// Splits `0..<count` into one contiguous chunk per thread, each a multiple of `align`
-    /// (except the last), and runs `body` on each non-empty chunk.
-    public func forEachChunk(_ count: Int, align: Int = 1, _ body: (Range<Int>) -> Void) {
+    /// Splits `0..<count` into about `chunksPerThread` contiguous chunks per thread, edges on
+    /// multiples of `align`, and runs `body` on each (dynamically balanced between threads).
+    public func forEachChunk(_ count: Int, align: Int = 1, chunksPerThread: Int = 4,
+                             _ body: (Range<Int>) -> Void) {
         guard count > 0 else { return }
-        let nth = threadCount
-        if nth == 1 || count <= align {
+        let units = (count + align - 1) / align
+        let nChunks = min(units, threadCount * max(1, chunksPerThread), 0xFFFF)
+        if threadCount == 1 || nChunks <= 1 {
             body(0..<count)
             return
         }
-        run { ith, nth in
-            let r = Self.chunk(ith, of: nth, count: count, align: align)
+        run(chunks: nChunks) { c, n in
+            let r = Self.chunk(c, of: n, count: count, align: align)
             if !r.isEmpty { body(r) }
         }
     }

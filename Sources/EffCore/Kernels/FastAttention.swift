@@ -46,9 +46,8 @@ public enum FastAttention {
         let group = nHeads / nKVHeads
         let dim = nHeads * hs
         let scale = 1 / Float(hs).squareRoot()
-        let nth = pool.threadCount
         let end1 = pos0 + nQueries
-        let split = nQueries == 1 && nth > 1 && end1 >= splitThreshold * 2 ? 2 * nth : 1
+        let split = nQueries == 1 && pool.threadCount > 1 && end1 >= splitThreshold * 2 ? 2 * pool.threadCount : 1
         let items = nKVHeads * nQueries * split
         let partialStride = group * (hs + 2)
 
@@ -70,24 +69,20 @@ public enum FastAttention {
 
         withUnsafeTemporaryAllocation(of: Float.self, capacity: items * partialStride) { partials in
             let part = partials.baseAddress!
-            pool.run { ith, nth in
-                var item = ith
-                while item < items {
-                    let p = part + item * partialStride
-                    let m = p, l = p + group, o = p + 2 * group
-                    if split == 1 {
-                        let t = item / nKVHeads, kv = item % nKVHeads
-                        visit(kv: kv, t: t, lo: 0, hi: pos0 + t + 1, m: m, l: l, o: o)
-                        for g in 0..<group {
-                            let dst = out + t * dim + (kv * group + g) * hs
-                            let inv = l[g] > 0 ? 1 / l[g] : 0
-                            for i in 0..<hs { dst[i] = o[g * hs + i] * inv }
-                        }
-                    } else {
-                        let kv = item / split, s = item % split
-                        visit(kv: kv, t: 0, lo: end1 * s / split, hi: end1 * (s + 1) / split, m: m, l: l, o: o)
+            pool.run(chunks: items) { item, _ in
+                let p = part + item * partialStride
+                let m = p, l = p + group, o = p + 2 * group
+                if split == 1 {
+                    let t = item / nKVHeads, kv = item % nKVHeads
+                    visit(kv: kv, t: t, lo: 0, hi: pos0 + t + 1, m: m, l: l, o: o)
+                    for g in 0..<group {
+                        let dst = out + t * dim + (kv * group + g) * hs
+                        let inv = l[g] > 0 ? 1 / l[g] : 0
+                        for i in 0..<hs { dst[i] = o[g * hs + i] * inv }
                     }
-                    item += nth
+                } else {
+                    let kv = item / split, s = item % split
+                    visit(kv: kv, t: 0, lo: end1 * s / split, hi: end1 * (s + 1) / split, m: m, l: l, o: o)
                 }
             }
             guard split > 1 else { return }
