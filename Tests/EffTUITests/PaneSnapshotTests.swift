@@ -99,8 +99,12 @@ import Testing
     @Test(arguments: sizes) func chatPaneAlone(size: (Int, Int)) throws {
         let (app, _, engine) = Self.makeApp(width: size.0, height: size.1)
         Self.conversation(app)
-        app.perform(.cyclePanel); app.perform(.cyclePanel)   // bits -> attn -> none
-        #expect(app.panelIndex == nil)
+        if size.0 >= ChatApp.panelMinWidth {
+            app.perform(.cyclePanel); app.perform(.cyclePanel)   // bits -> attn -> none
+            #expect(app.panelIndex == nil)
+        } else {
+            #expect(!app.fullPanel)                              // narrow: no side panel by default
+        }
         for c in "Next question, typed but not sent" { app.handle(.char(c)) }
         try check("chat", render(app, engine))
     }
@@ -124,6 +128,22 @@ import Testing
         app.handle(.char("?"))
         #expect(app.showHelp)
         try check("help", render(app, engine))
+    }
+
+    @Test func narrowTabWalksPanelsFullScreen() {
+        let (app, _, engine) = Self.makeApp(width: 80, height: 24)
+        #expect(!render(app, engine).text().contains(" bits "))
+        app.handle(.tab)
+        #expect(app.fullPanel && app.panelIndex == 0)
+        #expect(render(app, engine).text().contains("Q4_1×210"))
+        app.handle(.tab)
+        #expect(render(app, engine).text().contains("keys for 95% mass"))
+        app.handle(.tab)
+        #expect(!app.fullPanel)
+        app.handle(.function(3))
+        #expect(app.fullPanel && app.panelIndex == 1)
+        app.handle(.escape)
+        #expect(!app.fullPanel)
     }
 
     @Test func tooSmallNotice() throws {

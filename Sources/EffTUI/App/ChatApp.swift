@@ -126,10 +126,8 @@ public final class ChatApp {
     }
 
     var currentPanel: Panel? { panelIndex.map { panels[$0] } }
-    var isPanelFullScreen: Bool {
-        guard panelIndex != nil else { return false }
-        return fullPanel || screen.size.width < ChatApp.panelMinWidth
-    }
+    var isPanelFullScreen: Bool { panelIndex != nil && fullPanel }
+    var isNarrow: Bool { screen.size.width < ChatApp.panelMinWidth }
 
     /// Below this width the side panel is hidden (Tab shows it full screen instead).
     public static let panelMinWidth = 100
@@ -148,14 +146,26 @@ public final class ChatApp {
         case .cycleTheme: cycleTheme()
         case .cyclePanel:
             guard !panels.isEmpty else { flash("no panels", true); return }
-            if let i = panelIndex { panelIndex = i + 1 < panels.count ? i + 1 : nil } else { panelIndex = 0 }
-            if panelIndex == nil { fullPanel = false }
+            if isNarrow {
+                // No room beside the chat: Tab walks chat -> each panel full screen -> chat.
+                if !fullPanel { fullPanel = true; panelIndex = panelIndex ?? 0 }
+                else if let i = panelIndex, i + 1 < panels.count { panelIndex = i + 1 }
+                else { fullPanel = false; panelIndex = 0 }
+            } else {
+                if let i = panelIndex { panelIndex = i + 1 < panels.count ? i + 1 : nil } else { panelIndex = 0 }
+                if panelIndex == nil { fullPanel = false }
+            }
         case .fullPanel:
             if panelIndex == nil { panelIndex = panels.isEmpty ? nil : 0 }
             fullPanel = panelIndex != nil && !fullPanel
         case .panelBits, .panelAttn, .panelDiff:
             if let i = panels.firstIndex(where: { $0.action == action }) {
-                panelIndex = panelIndex == i && !isPanelFullScreen ? nil : i
+                if isNarrow {
+                    let open = fullPanel && panelIndex == i
+                    panelIndex = i; fullPanel = !open
+                } else {
+                    panelIndex = panelIndex == i && !fullPanel ? nil : i
+                }
             } else { flash("that panel is not available in this build", true) }
         case .scrollUp: scroll += max(1, chatPageHeight - 1)
         case .scrollDown: scroll = max(0, scroll - max(1, chatPageHeight - 1))

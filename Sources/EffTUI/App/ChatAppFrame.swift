@@ -44,7 +44,7 @@ extension ChatApp {
         if let panel, isPanelFullScreen {
             drawPanel(panel, into: &g, rect: main, snapshot: snapshot, focused: fullPanel)
             if fullPanel { cursor = nil }
-        } else if let panel {
+        } else if let panel, !isNarrow {
             let pw = min(60, max(40, w * 2 / 5))
             drawChat(into: &g, rect: Rect(x: 0, y: 0, width: w - pw, height: main.height), snapshot: snapshot)
             drawPanel(panel, into: &g, rect: Rect(x: w - pw, y: 0, width: pw, height: main.height), snapshot: snapshot, focused: false)

@@ -38,6 +38,12 @@ enum TerminalGuard {
     /// SIGINT/SIGTERM handlers in `initscr`, which these replace).
     static func install(screen: Screen) {
         self.screen = screen
+        // This thread may have been created with signals blocked (threads inherit the mask of
+        // a dispatch worker); a blocked SIGSEGV here would kill us without the restore.
+        var set = sigset_t()
+        sigemptyset(&set)
+        for sig in [SIGTERM, SIGHUP, SIGINT, SIGQUIT, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT] { sigaddset(&set, sig) }
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
         for sig in [SIGTERM, SIGHUP, SIGINT, SIGQUIT] {
             signal(sig) { s in TerminalGuard.pendingSignal.pointee = s }
         }

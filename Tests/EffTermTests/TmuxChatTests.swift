@@ -1,0 +1,103 @@
+import EffTestSupport
+import Foundation
+import Testing
+
+/// End-to-end: the release binary with the real model in a real terminal (tmux 120x40).
+@Suite(.serialized) struct TmuxChatTests {
+    static var themes: String { TestPaths.repoRoot.appendingPathComponent("Themes").path }
+
+    func chatCommand(_ extra: String, sessions: String = "sessions") -> String {
+        "EFFTERM_THEMES=\(shq(Self.themes)) XDG_CONFIG_HOME=$PWD/config \(shq(TestPaths.effterm.path)) chat "
+            + "--model \(shq(TestPaths.model.path)) --sessions-dir \(sessions) --temp 0 \(extra); "
+            + "stty -a > stty.txt; sleep 600"
+    }
+
+    func loadTranscript(_ dir: URL) throws -> [[String: Any]] {
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".jsonl") }
+        guard files.count == 1 else { throw HarnessError("expected one transcript in \(dir.path), found \(files)") }
+        let text = try String(contentsOf: dir.appendingPathComponent(files[0]), encoding: .utf8)
+        return try text.split(separator: "\n").map {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
+        }
+    }
+
+    func checkTerminalRestored(_ t: TmuxSession) throws {
+        try t.waitForFile(t.dir.appendingPathComponent("stty.txt"), timeout: 30)
+        let stty = try String(contentsOf: t.dir.appendingPathComponent("stty.txt"), encoding: .utf8)
+        let flags = Set(stty.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == ";" }).map(String.init))
+        for f in ["icanon", "echo", "isig", "icrnl", "opost", "ixon"] {
+            #expect(flags.contains(f), "stty after exit lacks \(f):\n\(stty)")
+        }
+        #expect(t.paneVar("mouse_any_flag") == "0", "mouse tracking left on")
+        #expect(t.paneVar("mouse_button_flag") == "0")
+        #expect(t.paneVar("mouse_all_flag") == "0")
+        #expect(t.paneVar("alternate_on") == "0", "alternate screen not left")
+        #expect(t.paneVar("cursor_flag") == "1", "cursor hidden after exit")
+    }
+
+    @Test func chatStreamsOpensPanelsSavesAndQuits() throws {
+        let t = try TmuxSession(name: "chat", command: chatCommand("--max-tokens 40 --stats"))
+        defer { t.kill() }
+        try t.waitFor("the chat screen", timeout: 120) { $0.contains("ask something") }
+        try t.type("What is the capital of France?")
+        try t.send("Enter")
+        // The answer streams: text appears under "assistant" before the turn ends.
+        try t.waitFor("streamed text", timeout: 120) { s in
+            guard let r = s.range(of: "assistant") else { return false }
+            return s[r.upperBound...].split(separator: "\n").dropFirst().contains { $0.contains("  ") && $0.count > 6 && $0.rangeOfCharacter(from: .letters) != nil }
+        }
+        let done = try t.waitFor("the answer's stats line", timeout: 180) { $0.contains("tok · decode") }
+        #expect(done.range(of: #"decode [0-9.]+ tok/s"#, options: .regularExpression) != nil)
+        #expect(done.lowercased().contains("paris"), "answer:\n\(done)")
+        // Panels: bits shows the real formats; attn shows measured heads.
+        try t.send("F2")
+        let bits = try t.waitFor("bits panel", timeout: 10) { $0.contains("Q4_1×210") }
+        #expect(bits.contains("total"))
+        try t.send("F3")
+        let attn = try t.waitFor("attn panel", timeout: 10) { $0.contains("keys for 95% mass") }
+        #expect(attn.range(of: #"L0 H0: 95% of mass in [0-9]+% of keys"#, options: .regularExpression) != nil)
+        try t.send("F6")
+        try t.send("Down")
+        try t.waitFor("head selection", timeout: 10) { $0.contains("L1 H0") }
+        try t.send("Escape")
+        // Theme switch and save.
+        try t.send("C-t")
+        try t.waitFor("theme switch", timeout: 10) { $0.contains("theme ") }
+        try t.send("C-s")
+        let saved = try t.waitFor("save notice", timeout: 10) { $0.contains("saved ") }
+        #expect(saved.contains(".jsonl"))
+        try t.send("C-q")
+        try checkTerminalRestored(t)
+        let lines = try loadTranscript(t.dir.appendingPathComponent("sessions"))
+        #expect(lines.count == 2)
+        #expect(lines[0]["type"] as? String == "header")
+        #expect((lines[0]["model_sha256"] as? String)?.count == 64)
+        let turn = lines[1]
+        let msgs = turn["messages"] as? [[String: String]] ?? []
+        #expect(msgs.first?["content"] == "What is the capital of France?")
+        #expect(msgs.last?["role"] == "assistant")
+        #expect(!(msgs.last?["content"] ?? "").isEmpty)
+        let stats = turn["stats"] as? [String: Any] ?? [:]
+        #expect((stats["generated_tokens"] as? Int ?? 0) > 0)
+    }
+
+    @Test func sigtermMidAnswerRestoresTerminalAndKeepsLastTurn() throws {
+        let t = try TmuxSession(name: "term", command: chatCommand("--max-tokens 400"))
+        defer { t.kill() }
+        try t.waitFor("the chat screen", timeout: 120) { $0.contains("ask something") }
+        try t.type("Say hello.")
+        try t.send("Enter")
+        try t.waitFor("first answer", timeout: 240) { $0.contains("tok · decode") || $0.contains(" tok · ") }
+        try t.type("Write a long story about a dragon who learns to cook.")
+        try t.send("Enter")
+        try t.waitFor("second answer streaming", timeout: 120) { $0.contains("● ") }
+        guard let pid = t.childPid() else { throw HarnessError("no effterm process in the pane") }
+        Foundation.kill(pid, SIGTERM)
+        try checkTerminalRestored(t)
+        let lines = try loadTranscript(t.dir.appendingPathComponent("sessions"))
+        #expect(lines.count >= 2)
+        let first = lines[1]["messages"] as? [[String: String]] ?? []
+        #expect(first.first?["content"] == "Say hello.")
+        #expect(!(first.last?["content"] ?? "").isEmpty)
+    }
+}
