@@ -8,7 +8,7 @@ import Testing
 
     func chatCommand(_ extra: String, sessions: String = "sessions") -> String {
         "EFFTERM_THEMES=\(shq(Self.themes)) XDG_CONFIG_HOME=$PWD/config \(shq(TestPaths.effterm.path)) chat "
-            + "--model \(shq(TestPaths.model.path)) --sessions-dir \(sessions) --temp 0 \(extra); "
+            + "--model \(shq(TestPaths.model.path)) --sessions-dir \(sessions) --temp 0 \(extra) 2> stderr.txt; "
             + "stty -a > stty.txt; sleep 600"
     }
 
@@ -36,7 +36,7 @@ import Testing
     }
 
     @Test func chatStreamsOpensPanelsSavesAndQuits() throws {
-        let t = try TmuxSession(name: "chat", command: chatCommand("--max-tokens 40 --stats"))
+        let t = try TmuxSession(name: "chat", command: chatCommand("--max-tokens 64 --stats"))
         defer { t.kill() }
         try t.waitFor("the chat screen", timeout: 120) { $0.contains("ask something") }
         try t.type("What is the capital of France?")
@@ -46,7 +46,24 @@ import Testing
             guard let r = s.range(of: "assistant") else { return false }
             return s[r.upperBound...].split(separator: "\n").dropFirst().contains { $0.contains("  ") && $0.count > 6 && $0.rangeOfCharacter(from: .letters) != nil }
         }
+        // Key-to-screen latency while the answer streams, seen from outside: type a character
+        // and poll the pane until it shows in the input line.
+        var latencies: [Double] = []
+        for c in ["q", "w", "e", "r", "t"] {
+            guard !t.capture().contains("tok · decode") else { break }
+            let typed = String(repeating: "qwert", count: 1).prefix(latencies.count + 1)
+            let t0 = Date()
+            try t.type(c)
+            try t.waitFor("typed \(typed)", timeout: 5, every: 0.002) { $0.contains("> " + typed) }
+            latencies.append(Date().timeIntervalSince(t0) * 1000)
+        }
+        try t.send("C-u")
+        print("tmux key-to-screen while generating (ms): \(latencies.map { String(format: "%.1f", $0) })")
+        #expect(!latencies.isEmpty, "the answer ended before any latency sample")
         let done = try t.waitFor("the answer's stats line", timeout: 180) { $0.contains("tok · decode") }
+        if let line = done.split(separator: "\n").first(where: { $0.contains("tok · decode") }) {
+            print("chat stats line: \(line.trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "│ ")))")
+        }
         #expect(done.range(of: #"decode [0-9.]+ tok/s"#, options: .regularExpression) != nil)
         #expect(done.lowercased().contains("paris"), "answer:\n\(done)")
         // Panels: bits shows the real formats; attn shows measured heads.
@@ -68,6 +85,9 @@ import Testing
         #expect(saved.contains(".jsonl"))
         try t.send("C-q")
         try checkTerminalRestored(t)
+        let stderr = (try? String(contentsOf: t.dir.appendingPathComponent("stderr.txt"), encoding: .utf8)) ?? ""
+        print("effterm --stats:\n\(stderr)")
+        #expect(stderr.contains("key→screen generating: n="))
         let lines = try loadTranscript(t.dir.appendingPathComponent("sessions"))
         #expect(lines.count == 2)
         #expect(lines[0]["type"] as? String == "header")

@@ -101,7 +101,7 @@ public final class AttentionStatsCollector: @unchecked Sendable {
         let target = mass * total
         // Largest threshold t whose entries >= t still hold the target mass.
         var lo: Float = 0, hi = maxP
-        for _ in 0..<24 {
+        for _ in 0..<16 {
             let mid = (lo + hi) / 2
             var s: Float = 0
             for p in probs where p >= mid { s += p }

@@ -10,9 +10,9 @@ public struct TurnMessage: Codable, Hashable, Sendable {
 
 /// Sampler settings for one session (recorded in the transcript header).
 public struct SamplerSettings: Codable, Hashable, Sendable {
-    public var temperature: Double = 0.7
+    public var temperature: Double = 0.2
     public var topK: Int = 40
-    public var topP: Double = 0.95
+    public var topP: Double = 0.9
     public var minP: Double = 0.05
     public var repeatPenalty: Double = 1.1
     public var seed: UInt64 = 42
@@ -37,6 +37,8 @@ public struct TurnStats: Codable, Hashable, Sendable {
     public var promptTokens: Int = 0
     public var prefillSeconds: Double = 0
     public var generatedTokens: Int = 0
+    /// Single-token decode steps timed in `decodeSeconds` (0 = unknown: generated - 1).
+    public var decodeSteps: Int = 0
     public var decodeSeconds: Double = 0
     public var stopReason: StopReason = .endOfTurn
     /// Context positions in use after the turn.
@@ -46,14 +48,15 @@ public struct TurnStats: Codable, Hashable, Sendable {
     public var prefillTokensPerSecond: Double? {
         promptTokens > 0 && prefillSeconds > 0 ? Double(promptTokens) / prefillSeconds : nil
     }
-    /// Decode speed over the tokens after the first (the first comes from prefill logits).
+    /// Decode speed: single-token steps per second (the first token comes from prefill logits).
     public var decodeTokensPerSecond: Double? {
-        generatedTokens > 1 && decodeSeconds > 0 ? Double(generatedTokens - 1) / decodeSeconds : nil
+        let steps = decodeSteps > 0 ? decodeSteps : generatedTokens - 1
+        return steps > 0 && decodeSeconds > 0 ? Double(steps) / decodeSeconds : nil
     }
 
     enum CodingKeys: String, CodingKey {
         case promptTokens = "prompt_tokens", prefillSeconds = "prefill_s"
-        case generatedTokens = "generated_tokens", decodeSeconds = "decode_s"
+        case generatedTokens = "generated_tokens", decodeSteps = "decode_steps", decodeSeconds = "decode_s"
         case stopReason = "stop", contextUsed = "context_used"
     }
 }

@@ -59,7 +59,7 @@ public actor ChatEngine {
         events.push(.userMessage(text))
         let flag = CancellationFlag()
         cancel = flag
-        snapshots.update { $0.isGenerating = true; $0.liveTokens = 0 }
+        snapshots.update { $0.isGenerating = true; $0.liveTokens = 0; $0.liveTokensPerSecond = nil }
         let box = self.box, settings = self.settings, convo = messages
         let events = self.events, snapshots = self.snapshots
         ComputeThread.start(name: "effterm.generate") {
@@ -68,11 +68,17 @@ public actor ChatEngine {
             var failure: String?
             do {
                 var count = 0
+                var first: UInt64 = 0
                 stats = try box.backend.generate(messages: convo, settings: settings, cancel: flag) { piece in
                     answer += piece
                     count += 1
                     events.push(.text(piece))
-                    if count % 4 == 0 { snapshots.update { $0.liveTokens = count } }
+                    let now = DispatchTime.now().uptimeNanoseconds
+                    if count == 1 { first = now }
+                    if count % 4 == 0 {
+                        let rate = Double(count - 1) / (Double(now - first) / 1e9)
+                        snapshots.update { $0.liveTokens = count; $0.liveTokensPerSecond = rate }
+                    }
                 }
             } catch {
                 stats = TurnStats()

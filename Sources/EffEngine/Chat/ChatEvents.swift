@@ -20,6 +20,8 @@ public struct ChatSnapshot: Sendable, Equatable {
     public var isGenerating = false
     /// Tokens generated so far in the running answer.
     public var liveTokens = 0
+    /// Tokens per second of the running answer so far (since its first token).
+    public var liveTokensPerSecond: Double?
     public var lastStats: TurnStats?
     public var kvBytesInUse = 0
     public var contextUsed = 0

@@ -67,7 +67,7 @@ extension ChatApp {
         let title = snapshot.sessionFile.map { "chat · " + URL(fileURLWithPath: $0).lastPathComponent } ?? "chat"
         g.box(rect, style: Style(fg: theme[.border], bg: theme[.mainBg]), title: title,
               titleStyle: Style(fg: theme[.title], bg: theme[.mainBg], attrs: .bold))
-        let inner = Rect(x: rect.x + 2, y: rect.y + 1, width: rect.width - 3, height: rect.height - 2)
+        let inner = Rect(x: rect.x + 2, y: rect.y + 1, width: rect.width - 4, height: rect.height - 2)
         chatPageHeight = inner.height
         let lines = chatLines(width: inner.width)
         let r = ChatPane.render(lines, into: &g, rect: inner, scroll: scroll, theme: theme)

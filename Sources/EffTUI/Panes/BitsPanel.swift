@@ -62,7 +62,8 @@ public final class BitsPanel: Panel {
                 let x = rect.x + 3 + ri * cw
                 guard let ts else { grid.put("  ·", x: x, y: y, style: dim, maxX: rect.maxX); continue }
                 let label = cw >= 4 ? String(format: "%.1f", ts.bitsPerWeight) : String(format: "%.0f", ts.bitsPerWeight.rounded())
-                let cellText = " " + label.padding(toLength: cw - 2, withPad: " ", startingAt: 0)
+                let pad = max(0, cw - 1 - label.count)
+                let cellText = String(repeating: " ", count: pad) + label
                 grid.put(cellText, x: x, y: y, style: Style(fg: .rgb(0, 0, 0), bg: t.bits(ts.bitsPerWeight)), maxX: min(rect.maxX, x + cw - 1))
             }
             grid.put(formatBytes(layerBytes[l]), x: bytesX, y: y, style: text, maxX: rect.maxX)

@@ -18,7 +18,8 @@ public enum StatusBar {
         x = grid.put(model, x: x, y: y, style: value)
         x = grid.put(" │ ", x: x, y: y, style: label)
         if s.isGenerating {
-            x = grid.put("● \(s.liveTokens) tok ", x: x, y: y, style: Style(fg: t[.statusOkFg], bg: bg, attrs: .bold))
+            let rate = s.liveTokensPerSecond.map { String(format: " %.1f/s", $0) } ?? ""
+            x = grid.put("● \(s.liveTokens) tok\(rate) ", x: x, y: y, style: Style(fg: t[.statusOkFg], bg: bg, attrs: .bold))
         }
         let st = s.lastStats
         let unit = compact ? " t/s" : " tok/s"

@@ -33,7 +33,7 @@ struct ChatCommand: AsyncParsableCommand {
     var system: String?
 
     @Option(help: "Sampling temperature (0 = greedy).")
-    var temp: Double = 0.7
+    var temp: Double = 0.2
 
     @Option(help: "Random seed (recorded in the transcript).")
     var seed: UInt64 = 42
@@ -93,10 +93,22 @@ struct ChatCommand: AsyncParsableCommand {
             let words = script.split(separator: " ", omittingEmptySubsequences: false).map { String($0) + " " }
             return ScriptedChatBackend(answers: [words], delayPerPiece: 0.05)
         }
-        let url = try ModelStore().resolve(explicitPath: model, pullIfMissing: true) { p in
-            FileHandle.standardError.write(Data("\r\(p.stage.rawValue) \(p.completed)".utf8))
+        let progress = ProgressLine()
+        let url: URL
+        do {
+            url = try ModelStore().resolve(explicitPath: model, pullIfMissing: true) { progress.update($0) }
+            progress.finish()
+        } catch let error as ModelSupplyError {
+            progress.finish()
+            throw ValidationErrorParagraph(error.description)
         }
-        _ = url
-        throw ValidationError("the Llama backend is not wired in this build yet")
+        // The cached default was just verified against the pinned digest; other files are hashed.
+        let store = ModelStore()
+        let known = ModelSpec.known.first { store.path(of: $0).standardizedFileURL == url.standardizedFileURL }
+        do {
+            return try LlamaChatBackend(modelURL: url, sha256: known?.sha256, name: known?.name)
+        } catch {
+            throw ValidationErrorParagraph("effterm chat: cannot load the model \(url.path): \(error)")
+        }
     }
 }

@@ -1,0 +1,161 @@
+import EffCore
+import EffLLM
+import Foundation
+
+/// The real chat backend: SmolLM2 (or any Llama GGUF) with its tokenizer and chat template,
+/// one per-sequence state whose KV cache persists across turns.
+///
+/// Each turn renders the whole conversation with the template, keeps the longest prefix of
+/// tokens already in the cache (rewinding the rest) and prefills only what is new, so a turn
+/// costs its own tokens, not the whole history. Attention statistics are collected during
+/// decode steps only (not prefill) through the model state's `AttentionObserver`.
+public final class LlamaChatBackend: ChatBackend, @unchecked Sendable {
+    public let info: ModelInfo
+    public private(set) var lastAttention: AttentionSummary?
+    let model: LlamaModel
+    let tokenizer: Tokenizer
+    let template: ChatTemplate
+    let stopTokens: Set<Int32>
+    let state: LlamaState
+    /// Tokens whose keys and values are in the cache, in order (count == state.position).
+    private var cached: [Int32] = []
+    private let collector: AttentionStatsCollector
+
+    /// Loads `modelURL`; `sha256` is the file's digest when the caller already verified it.
+    public init(modelURL: URL, sha256: String? = nil, name: String? = nil, maxContext: Int? = nil) throws {
+        let gguf = try GGUFFile(path: modelURL.path)
+        model = try LlamaModel(gguf: gguf)
+        tokenizer = try Tokenizer(gguf: gguf)
+        template = ChatTemplate.fromModel(gguf).template
+        var stops: Set<Int32> = [tokenizer.eosID]
+        for name in ["<|im_end|>", "<|endoftext|>", "<|eot_id|>"] {
+            if let id = tokenizer.id(of: name), tokenizer.isControl(id) { stops.insert(id) }
+        }
+        stopTokens = stops
+        let c = model.config
+        let context = min(c.seqLen, maxContext ?? c.seqLen)
+        state = model.makeState(maxContext: context, maxBatch: 64)
+        collector = AttentionStatsCollector(nLayers: c.nLayers, nHeads: c.nHeads)
+        let w = model.weights
+        let tensors = w.summary.filter { !(w.tiedOutput && $0.role == .output) }.map {
+            TensorSummary(layer: $0.layer, role: $0.role.rawValue, format: $0.type, bytes: $0.bytes,
+                          bitsPerWeight: $0.bitsPerWeight)
+        }
+        let digest = try sha256 ?? ModelStore.sha256(of: modelURL)
+        let name = name ?? (try? gguf.string("general.name")) ?? modelURL.deletingPathExtension().lastPathComponent
+        info = ModelInfo(name: name, sha256: digest, templateHash: template.sourceHash, contextMax: context,
+                         nLayers: c.nLayers, nHeads: c.nHeads, weightBytes: w.totalBytes, tensors: tensors)
+    }
+
+    func render(_ messages: [TurnMessage], generationPrompt: Bool) throws -> [Int32] {
+        let text = try template.render(messages.map { ChatMessage(role: $0.role, content: $0.content) },
+                                       addGenerationPrompt: generationPrompt,
+                                       bosToken: tokenizer.tokenText(tokenizer.bosID),
+                                       eosToken: tokenizer.tokenText(tokenizer.eosID))
+        return tokenizer.encode(text, parseSpecial: true)
+    }
+
+    /// Rewinds the cache to the longest prefix it shares with `ids`, leaving at least one
+    /// token of `ids` to process; returns the tokens still to run.
+    func reuse(_ ids: [Int32]) throws -> ArraySlice<Int32> {
+        guard ids.count <= state.cache.maxLength else {
+            throw ChatBackendError.contextFull(tokens: ids.count, context: state.cache.maxLength)
+        }
+        var p = 0
+        let limit = min(cached.count, ids.count - 1)
+        while p < limit && cached[p] == ids[p] { p += 1 }
+        if p < cached.count {
+            guard state.rewind(to: p) else { throw ChatBackendError.rewindFailed(position: p) }
+            cached.removeSubrange(p...)
+        }
+        return ids[p...]
+    }
+
+    public func generate(messages: [TurnMessage], settings: SamplerSettings, cancel: CancellationFlag,
+                         onText: (String) -> Void) throws -> TurnStats {
+        let ids = try render(messages, generationPrompt: true)
+        let fresh = try reuse(ids)
+        let room = state.cache.maxLength - ids.count
+        let sampler = Sampler(config: SamplerConfig(
+            temperature: Float(settings.temperature), topK: settings.topK, topP: Float(settings.topP),
+            minP: Float(settings.minP), repeatPenalty: settings.temperature == 0 ? 1 : Float(settings.repeatPenalty),
+            repeatLastN: 64, seed: settings.seed), vocabSize: model.config.vocabSize)
+        let generator = TokenGenerator(model: model, state: state, sampler: sampler, prompt: Array(fresh),
+                                       maxTokens: max(1, min(settings.maxTokens, room)), stopTokens: stopTokens,
+                                       shouldCancel: { cancel.isCancelled })
+        collector.reset()
+        defer { state.attentionObserver = nil }
+        var detok = StreamingDetokenizer(tokenizer: tokenizer)
+        for id in generator {
+            // Observe decode steps only: the first token came from the prompt's prefill.
+            if state.attentionObserver == nil { state.attentionObserver = collector }
+            let piece = detok.append(id)
+            if !piece.isEmpty { onText(piece) }
+        }
+        let tail = detok.flush()
+        if !tail.isEmpty { onText(tail) }
+        cached = Array(cached + fresh + generator.generated)
+        if cached.count > state.position { cached.removeSubrange(state.position...) }
+        lastAttention = collector.summary()
+        if let error = generator.error { throw error }
+        let t = generator.timings
+        var stats = TurnStats()
+        stats.promptTokens = t.promptTokens
+        stats.prefillSeconds = t.prefillMs / 1000
+        stats.generatedTokens = generator.generated.count
+        stats.decodeSteps = t.decodeSteps
+        stats.decodeSeconds = t.decodeMs / 1000
+        stats.contextUsed = state.position
+        switch generator.stopReason {
+        case .stopToken?, nil: stats.stopReason = .endOfTurn
+        case .maxTokens?: stats.stopReason = room <= settings.maxTokens ? .contextFull : .maxTokens
+        case .cancelled?: stats.stopReason = .cancelled
+        case .contextFull?: stats.stopReason = .contextFull
+        case .failed?: stats.stopReason = .failed
+        }
+        return stats
+    }
+
+    public func prime(messages: [TurnMessage]) throws -> TurnStats {
+        let ids = try render(messages, generationPrompt: false)
+        var stats = TurnStats()
+        guard ids.count > 1 else { return stats }
+        let fresh = try reuse(ids)
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        try model.forward(Array(fresh), state: state, logits: .none)
+        cached += fresh
+        stats.promptTokens = fresh.count
+        stats.prefillSeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        stats.contextUsed = state.position
+        return stats
+    }
+
+    public func reset() {
+        _ = state.rewind(to: 0)
+        cached.removeAll()
+        lastAttention = nil
+    }
+
+    public var kvBytesInUse: Int { state.cache.ownBytesInUse }
+    public var contextUsed: Int { state.position }
+}
+
+/// Why a turn could not run.
+public enum ChatBackendError: Error, CustomStringConvertible {
+    case contextFull(tokens: Int, context: Int)
+    case rewindFailed(position: Int)
+
+    public var description: String {
+        switch self {
+        case .contextFull(let n, let c):
+            return "the conversation has \(n) tokens but the context holds \(c); start a new session (Ctrl-N)"
+        case .rewindFailed(let p): return "the KV cache cannot rewind to position \(p)"
+        }
+    }
+}
+
+extension AttentionStatsCollector: AttentionObserver {
+    public func attention(layer: Int, head: Int, queryPosition: Int, probabilities: UnsafeBufferPointer<Float>) {
+        observe(layer: layer, head: head, probs: probabilities)
+    }
+}
