@@ -54,7 +54,7 @@ extension ChatApp {
         if showStats {
             var lines = latency.lines
             lines.append("colours \(screen.colorDepth.rawValue), theme \(theme.name), \(w)x\(h)")
-            Overlay.stats(into: &g, lines: lines, theme: theme)
+            Overlay.stats(into: &g, lines: lines, theme: theme, bottom: sepY - 1)
         }
         if showHelp {
             Overlay.help(into: &g, keymap: keymap, panelLines: currentPanel?.helpLines ?? [], theme: theme)

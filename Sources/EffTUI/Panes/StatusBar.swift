@@ -94,10 +94,11 @@ public enum Overlay {
         }
     }
 
-    /// A small box of measured UI numbers in the top-right corner.
-    public static func stats(into grid: inout CellGrid, lines: [String], theme t: Theme) {
+    /// A small box of measured UI numbers in the bottom-right corner, its last row at `bottom`.
+    public static func stats(into grid: inout CellGrid, lines: [String], theme t: Theme, bottom: Int) {
         let w = min(grid.width, (lines.map { DisplayWidth.of($0) }.max() ?? 10) + 4)
-        let r = Rect(x: grid.width - w, y: 0, width: w, height: min(grid.height, lines.count + 2))
+        let h = min(bottom + 1, lines.count + 2)
+        let r = Rect(x: grid.width - w, y: bottom + 1 - h, width: w, height: h)
         let bg = t[.helpBg]
         grid.fill(r, style: Style(fg: t[.helpFg], bg: bg))
         grid.box(r, style: Style(fg: t[.borderFocus], bg: bg), title: "stats")
