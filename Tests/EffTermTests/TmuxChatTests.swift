@@ -3,7 +3,8 @@ import Foundation
 import Testing
 
 /// End-to-end: the release binary with the real model in a real terminal (tmux 120x40).
-@Suite(.serialized) struct TmuxChatTests {
+@Suite(.serialized, .enabled(if: ModelTier.enabled, "model tier: release build or EFFTERM_MODEL_TIER=1"))
+struct TmuxChatTests {
     static var themes: String { TestPaths.repoRoot.appendingPathComponent("Themes").path }
 
     func chatCommand(_ extra: String, sessions: String = "sessions") -> String {
