@@ -130,3 +130,46 @@ struct TmuxChatTests {
         #expect(!firstAnswer.isEmpty)
     }
 }
+
+/// Resuming a transcript with the real model, and the headless `sessions` commands on it.
+@Suite(.serialized, .enabled(if: ModelTier.enabled, "model tier: release build or EFFTERM_MODEL_TIER=1"))
+struct TmuxResumeTests {
+    @Test func resumeRebuildsCacheContinuesAndExports() throws {
+        let header = #"{"created":"2026-01-01T00:00:00Z","effterm_version":"0.0.1","model_name":"other-model","model_sha256":"0000000000000000000000000000000000000000000000000000000000000000","sampler":{"max_tokens":64,"min_p":0.05,"repeat_penalty":1.1,"seed":7,"temperature":0,"top_k":40,"top_p":0.9},"seed":7,"template_hash":"x","type":"header"}"#
+        let turn = #"{"index":0,"messages":[{"content":"My name is Ada. Remember it.","role":"user"},{"content":"Nice to meet you, Ada! I will remember your name.","role":"assistant"}],"stats":{"context_used":0,"decode_s":0,"decode_steps":0,"generated_tokens":12,"prefill_s":0,"prompt_tokens":0,"stop":"eos"},"techniques":{"attention":"dense","kv_cache":"f32","sot":"off","weights":"Q4_1"},"time":"2026-01-01T00:00:01Z","type":"turn"}"#
+        let t = try TmuxSession(name: "resume", command:
+            "mkdir -p sessions && printf '%s\\n%s\\n' \(shq(header)) \(shq(turn)) > sessions/old.jsonl && "
+            + "XDG_CONFIG_HOME=$PWD/config \(shq(TestPaths.effterm.path)) chat --model \(shq(TestPaths.model.path)) "
+            + "--sessions-dir sessions --temp 0 --max-tokens 24 --resume latest; stty -a > stty.txt; sleep 600")
+        defer { t.kill() }
+        // The old conversation is back, the cache was rebuilt from it, the model mismatch is flagged.
+        let s = try t.waitFor("resumed session", timeout: 120) { $0.contains("tokens rebuilt") }
+        #expect(s.contains("My name is Ada"))
+        #expect(s.contains("transcript was made with other-model"))
+        #expect(s.range(of: #"resumed old\.jsonl: 1 turns, [0-9]+ tokens rebuilt"#, options: .regularExpression) != nil)
+        try t.type("What is my name?")
+        try t.send("Enter")
+        let done = try t.waitFor("second answer", timeout: 180) { $0.contains(" tok · ") }
+        #expect(done.contains("What is my name?"))
+        try t.send("C-q")
+        try t.waitForFile(t.dir.appendingPathComponent("stty.txt"), timeout: 30)
+        let text = try String(contentsOf: t.dir.appendingPathComponent("sessions/old.jsonl"), encoding: .utf8)
+        let lines = text.split(separator: "\n")
+        #expect(lines.count == 3, "the new turn is appended to the resumed transcript")
+        #expect(lines[2].contains("What is my name?"))
+        #expect(lines[0].contains("\"seed\":7"), "the original header is kept")
+
+        // Headless: list, show, export.
+        let dir = t.dir.appendingPathComponent("sessions").path
+        let list = try ProcessRunner.effterm(["sessions", "list", "--sessions-dir", dir, "--json"])
+        #expect(list.status == 0)
+        #expect(list.stdout.contains("\"turns\" : 2"))
+        let show = try ProcessRunner.effterm(["sessions", "show", "latest", "--sessions-dir", dir])
+        #expect(show.stdout.contains("## user\n\nWhat is my name?"))
+        let md = t.dir.appendingPathComponent("out.md")
+        let export = try ProcessRunner.effterm(["sessions", "export", "latest", "--sessions-dir", dir, "--markdown", md.path])
+        #expect(export.status == 0, "\(export.stderr)")
+        let exported = try String(contentsOf: md, encoding: .utf8)
+        #expect(exported.contains("My name is Ada") && exported.contains("What is my name?"))
+    }
+}
