@@ -1,0 +1,150 @@
+import EffCore
+import EffLLM
+import EffTechniques
+import Foundation
+
+/// Skeleton-of-Thought's view of the Llama engine: each request becomes a chat prompt
+/// (the model's own template, assistant turn forced to begin with the request's prefill),
+/// decoded greedily.
+///
+/// `completeBatch` is SoT's batched point expansion: the requests' longest common token
+/// prefix is prefilled once, forked into one KV cache per point without copying it
+/// (`LlamaState.fork`), each fork prefills only its own tail, and `BatchDecoder` advances
+/// every live stream by one token per step, sharing each weight read. A stream leaves the
+/// batch at end of turn or at the cap. This shared-prefix prefill is an efficiency
+/// deviation from the authors' left-padded batch; it changes no token.
+public final class LlamaSoTModel: SoTLanguageModel {
+    public let model: LlamaModel
+    public let tokenizer: Tokenizer
+    public let template: ChatTemplate
+    public let stopTokens: Set<Int32>
+    /// Checked between tokens; true ends every running completion early.
+    public var isCancelled: () -> Bool = { false }
+    private let decoder: BatchDecoder
+    private let maxStreams: Int
+
+    public init(model: LlamaModel, tokenizer: Tokenizer, template: ChatTemplate,
+                stopTokens: Set<Int32>, maxStreams: Int = 10) {
+        self.model = model
+        self.tokenizer = tokenizer
+        self.template = template
+        self.stopTokens = stopTokens
+        self.maxStreams = maxStreams
+        decoder = BatchDecoder(model: model, maxStreams: maxStreams)
+    }
+
+    /// The tokens of a request: rendered chat turn, then the forced answer start.
+    public func promptTokens(_ request: SoTRequest) throws -> [Int32] {
+        let text = try template.render([ChatMessage(role: "user", content: request.user)],
+                                       addGenerationPrompt: true)
+        return tokenizer.encode(text, parseSpecial: true)
+            + tokenizer.encode(request.prefill, parseSpecial: false)
+    }
+
+    public func complete(_ request: SoTRequest, maxTokens: Int, shouldStop: (String) -> Bool,
+                         onText: (String) -> Void) throws -> SoTCompletion {
+        let prompt = try promptTokens(request)
+        let state = model.makeState(maxContext: prompt.count + maxTokens + 1,
+                                    maxBatch: min(256, prompt.count))
+        let vocab = model.config.vocabSize
+        let start = Self.now()
+        try model.forward(prompt, state: state, logits: .last)
+        let prefilled = Self.now()
+
+        var detokenizer = StreamingDetokenizer(tokenizer: tokenizer)
+        var text = ""
+        var generated = 0
+        while generated < maxTokens, !isCancelled() {
+            let next = Int32(LogitMath.argmax(state.logits, vocab))
+            if stopTokens.contains(next) { break }
+            generated += 1
+            let piece = detokenizer.append(next)
+            if !piece.isEmpty {
+                text += piece
+                onText(piece)
+            }
+            if shouldStop(text) || generated == maxTokens { break }
+            try model.forward([next], state: state, logits: .last)
+        }
+        let tail = detokenizer.flush()
+        if !tail.isEmpty { text += tail; onText(tail) }
+        return SoTCompletion(text: text, promptTokens: prompt.count, generatedTokens: generated,
+                             prefillSeconds: prefilled - start, decodeSeconds: Self.now() - prefilled)
+    }
+
+    public func completeBatch(_ requests: [SoTRequest], maxTokens: Int,
+                              onText: (Int, String) -> Void) throws -> SoTBatchCompletion {
+        precondition(requests.count <= maxStreams, "more SoT points than the decoder's streams")
+        let prompts = try requests.map(promptTokens)
+        let vocab = model.config.vocabSize
+        // Every stream needs at least one token of its own to produce its first logits.
+        let shared = min(Self.commonPrefixLength(prompts), (prompts.map(\.count).min() ?? 1) - 1)
+
+        let start = Self.now()
+        let base = model.makeState(maxContext: max(1, shared), maxBatch: min(256, max(1, shared)))
+        if shared > 0 { try model.forward(Array(prompts[0][..<shared]), state: base, logits: .none) }
+        var states: [LlamaState] = []
+        var next = [Int32](repeating: 0, count: prompts.count)
+        for (i, prompt) in prompts.enumerated() {
+            let own = prompt.count - shared
+            let state = shared > 0
+                ? base.fork(at: shared, maxContext: prompt.count + maxTokens + 1, maxBatch: min(256, own))
+                : model.makeState(maxContext: prompt.count + maxTokens + 1, maxBatch: min(256, own))
+            try model.forward(Array(prompt[shared...]), state: state, logits: .last)
+            next[i] = Int32(LogitMath.argmax(state.logits, vocab))
+            states.append(state)
+        }
+        let prefilled = Self.now()
+
+        var detokenizers = prompts.map { _ in StreamingDetokenizer(tokenizer: tokenizer) }
+        var texts = [String](repeating: "", count: prompts.count)
+        var counts = [Int](repeating: 0, count: prompts.count)
+        var active = Array(prompts.indices)
+        let logits = UnsafeMutablePointer<Float>.allocate(capacity: prompts.count * vocab)
+        defer { logits.deallocate() }
+        var steps = 0
+        while !active.isEmpty, !isCancelled() {
+            // Take each live stream's pending token; streams that end leave the batch.
+            active = active.filter { i in
+                if stopTokens.contains(next[i]) { return false }
+                counts[i] += 1
+                let piece = detokenizers[i].append(next[i])
+                if !piece.isEmpty { texts[i] += piece; onText(i, piece) }
+                return counts[i] < maxTokens
+            }
+            guard !active.isEmpty else { break }
+            try decoder.step(tokens: active.map { next[$0] }, states: active.map { states[$0] },
+                             logits: logits)
+            steps += 1
+            for (row, i) in active.enumerated() {
+                next[i] = Int32(LogitMath.argmax(logits + row * vocab, vocab))
+            }
+        }
+        for i in prompts.indices {
+            let tail = detokenizers[i].flush()
+            if !tail.isEmpty { texts[i] += tail; onText(i, tail) }
+        }
+        let end = Self.now()
+        let completions = prompts.indices.map { i in
+            SoTCompletion(text: texts[i], promptTokens: prompts[i].count, generatedTokens: counts[i],
+                          prefillSeconds: 0, decodeSeconds: 0)
+        }
+        return SoTBatchCompletion(completions: completions, sharedPrefixTokens: max(0, shared),
+                                  prefillSeconds: prefilled - start, decodeSeconds: end - prefilled,
+                                  steps: steps)
+    }
+
+    /// Length of the longest token prefix all sequences share.
+    static func commonPrefixLength(_ sequences: [[Int32]]) -> Int {
+        guard let first = sequences.first else { return 0 }
+        var n = first.count
+        for s in sequences.dropFirst() {
+            var i = 0
+            while i < min(n, s.count), s[i] == first[i] { i += 1 }
+            n = i
+        }
+        return n
+    }
+
+    static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+}
