@@ -32,9 +32,12 @@ final class ScriptedModel: SoTLanguageModel {
                              generatedTokens: tokens, prefillSeconds: 0.1, decodeSeconds: 0.01 * Double(tokens))
     }
 
-    func completeBatch(_ requests: [SoTRequest], maxTokens: Int,
+    private(set) var lineBreakFlags: [Bool] = []
+
+    func completeBatch(_ requests: [SoTRequest], maxTokens: Int, stopAtLineBreak: Bool,
                        onText: (Int, String) -> Void) throws -> SoTBatchCompletion {
         batchCalls.append(requests)
+        lineBreakFlags.append(stopAtLineBreak)
         var completions: [SoTCompletion] = []
         for (i, r) in requests.enumerated() {
             let text = pointAnswers[r.prefill] ?? " - detail."
@@ -51,7 +54,7 @@ final class ScriptedModel: SoTLanguageModel {
     @Test func skeletonThenBatchedExpansion() throws {
         let model = ScriptedModel(
             skeleton: " Set goals\n2. Plan the week\n3. Take breaks\nThat is all.\nMore chatter",
-            points: ["2. Plan the week": " so nothing is forgotten. It helps."])
+            points: ["2. Plan the week:": " so nothing is forgotten. It helps."])
         var events: [SoTRunner.Event] = []
         let result = try SoTRunner().run(question: "How to manage time?", model: model) {
             events.append($0)
@@ -61,12 +64,13 @@ final class ScriptedModel: SoTLanguageModel {
         // The skeleton stage stopped once a non-point line was complete.
         #expect(!result.skeletonText.contains("More chatter"))
         #expect(model.batchCalls.count == 1)
+        #expect(model.lineBreakFlags == [true])
         let batch = model.batchCalls[0]
-        #expect(batch.map(\.prefill) == ["1. Set goals", "2. Plan the week", "3. Take breaks"])
+        #expect(batch.map(\.prefill) == ["1. Set goals:", "2. Plan the week:", "3. Take breaks:"])
         #expect(batch.allSatisfy { $0.user.contains("How to manage time?") })
         #expect(batch[1].user.contains("only continue point 2"))
         #expect(batch[1].user.contains("3. Take breaks"))  // the whole skeleton is shown
-        #expect(result.answer == "1. Set goals - detail.\n2. Plan the week so nothing is forgotten. It helps.\n3. Take breaks - detail.")
+        #expect(result.answer == "1. Set goals: - detail.\n2. Plan the week: so nothing is forgotten. It helps.\n3. Take breaks: - detail.")
         #expect(result.leakedPoints.isEmpty)
         #expect(events.first == .stage(.skeleton))
         #expect(events.contains(.skeleton(result.points)))
@@ -97,7 +101,7 @@ final class ScriptedModel: SoTLanguageModel {
 
     @Test func flagsLeakyExpansions() throws {
         let model = ScriptedModel(skeleton: " A\n2. B\n",
-                                  points: ["1. A": " first.\n2. B again", "2. B": " fine."])
+                                  points: ["1. A:": " first.\n2. B again", "2. B:": " fine."])
         let result = try SoTRunner().run(question: "q", model: model)
         #expect(result.leakedPoints == [1])
     }
@@ -125,5 +129,7 @@ final class ScriptedModel: SoTLanguageModel {
         #expect(point.contains("one and only one point"))
         #expect(point.contains("1. Rest\n2. Health"))
         #expect(point.contains("1 to 2 sentences"))
+        #expect(SoTPrompts.expansionPrefill(SkeletonPoint(index: 3, text: "Sleep well")) == "3. Sleep well:")
+        #expect(SoTPrompts.expansionPrefill(SkeletonPoint(index: 4, text: "Eat well.")) == "4. Eat well:")
     }
 }

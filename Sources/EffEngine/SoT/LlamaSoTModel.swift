@@ -72,7 +72,7 @@ public final class LlamaSoTModel: SoTLanguageModel {
                              prefillSeconds: prefilled - start, decodeSeconds: Self.now() - prefilled)
     }
 
-    public func completeBatch(_ requests: [SoTRequest], maxTokens: Int,
+    public func completeBatch(_ requests: [SoTRequest], maxTokens: Int, stopAtLineBreak: Bool,
                               onText: (Int, String) -> Void) throws -> SoTBatchCompletion {
         precondition(requests.count <= maxStreams, "more SoT points than the decoder's streams")
         let prompts = try requests.map(promptTokens)
@@ -103,12 +103,19 @@ public final class LlamaSoTModel: SoTLanguageModel {
         let logits = UnsafeMutablePointer<Float>.allocate(capacity: prompts.count * vocab)
         defer { logits.deallocate() }
         var steps = 0
+        var cut = Set<Int>()  // streams that ended at a line break
         while !active.isEmpty, !isCancelled() {
             // Take each live stream's pending token; streams that end leave the batch.
             active = active.filter { i in
                 if stopTokens.contains(next[i]) { return false }
                 counts[i] += 1
-                let piece = detokenizers[i].append(next[i])
+                var piece = detokenizers[i].append(next[i])
+                if stopAtLineBreak, let head = Self.lineBreakCut(text: texts[i], piece: piece) {
+                    piece = head
+                    if !piece.isEmpty { texts[i] += piece; onText(i, piece) }
+                    cut.insert(i)
+                    return false
+                }
                 if !piece.isEmpty { texts[i] += piece; onText(i, piece) }
                 return counts[i] < maxTokens
             }
@@ -120,7 +127,7 @@ public final class LlamaSoTModel: SoTLanguageModel {
                 next[i] = Int32(LogitMath.argmax(logits + row * vocab, vocab))
             }
         }
-        for i in prompts.indices {
+        for i in prompts.indices where !cut.contains(i) {
             let tail = detokenizers[i].flush()
             if !tail.isEmpty { texts[i] += tail; onText(i, tail) }
         }
@@ -131,7 +138,16 @@ public final class LlamaSoTModel: SoTLanguageModel {
         }
         return SoTBatchCompletion(completions: completions, sharedPrefixTokens: max(0, shared),
                                   prefillSeconds: prefilled - start, decodeSeconds: end - prefilled,
-                                  steps: steps)
+                                  steps: steps, lineBreakStops: cut.count)
+    }
+
+    /// When `piece` holds a line break after some text (in `text` or earlier in `piece`),
+    /// the part of `piece` before it; nil when the stream goes on.
+    static func lineBreakCut(text: String, piece: String) -> String? {
+        guard let newline = piece.firstIndex(of: "\n") else { return nil }
+        let before = piece[..<newline]
+        let hasText = !(text + before).trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
+        return hasText ? String(before) : nil
     }
 
     /// Length of the longest token prefix all sequences share.

@@ -61,6 +61,8 @@ public struct SoTBench {
         public var parse_ok: Bool
         public var fell_back: Bool
         public var leaked_points: Int
+        /// Point streams that ended at a line break (SoTRunner.Config.stopPointAtLineBreak).
+        public var line_break_stops: Int
         public var streams: Int
         public var longest_point_tokens: Int
         public var sot_tokens_processed: Int
@@ -131,6 +133,7 @@ public struct SoTBench {
                    skeleton_seconds: r.skeletonSeconds, expansion_seconds: r.expansionSeconds,
                    points: r.points.count, parse_ok: Set(r.points.map(\.index)).count >= 3,
                    fell_back: r.fallbackReason != nil, leaked_points: r.leakedPoints.count,
+                   line_break_stops: r.batch?.lineBreakStops ?? 0,
                    streams: r.batch == nil ? 0 : r.points.count, longest_point_tokens: longest,
                    sot_tokens_processed: r.tokensProcessed, predicted_seconds: predicted,
                    prediction_error: (r.totalSeconds - predicted) / predicted,

@@ -38,8 +38,11 @@ public struct SoTBatchCompletion: Sendable, Equatable {
     public var decodeSeconds: Double
     /// Batched decode steps taken (the longest stream's length).
     public var steps: Int
+    /// Streams that ended at a line break rather than end of turn or the cap.
+    public var lineBreakStops: Int = 0
     public init(completions: [SoTCompletion], sharedPrefixTokens: Int, prefillSeconds: Double,
-                decodeSeconds: Double, steps: Int) {
+                decodeSeconds: Double, steps: Int, lineBreakStops: Int = 0) {
+        self.lineBreakStops = lineBreakStops
         self.completions = completions
         self.sharedPrefixTokens = sharedPrefixTokens
         self.prefillSeconds = prefillSeconds
@@ -59,8 +62,9 @@ public protocol SoTLanguageModel: AnyObject {
                   onText: (String) -> Void) throws -> SoTCompletion
 
     /// Completes several turns as one batch: the prompts' common prefix is computed once,
-    /// every stream advances one token per step, and streams leave as they finish.
-    /// `onText(i, delta)` streams request `i`'s text.
-    func completeBatch(_ requests: [SoTRequest], maxTokens: Int,
+    /// every stream advances one token per step, and streams leave as they finish: at end
+    /// of turn, at `maxTokens`, or (with `stopAtLineBreak`) at the first line break after
+    /// some text, which is dropped. `onText(i, delta)` streams request `i`'s text.
+    func completeBatch(_ requests: [SoTRequest], maxTokens: Int, stopAtLineBreak: Bool,
                        onText: (Int, String) -> Void) throws -> SoTBatchCompletion
 }

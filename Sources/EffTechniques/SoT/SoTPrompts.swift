@@ -1,3 +1,5 @@
+import Foundation
+
 /// The two prompts of Skeleton-of-Thought (Ning et al., ICLR'24, arXiv 2307.15337, §2 and
 /// the open-source-model prompts of the authors' repository), rewritten in effterm's own
 /// words with the same structure:
@@ -48,7 +50,7 @@ public enum SoTPrompts {
 
         Question: \(question)
 
-        Skeleton of the answer:
+        The answer has these points:
         \(outline)
 
         Continue and only continue point \(index). Write it very shortly in 1 to 2 \
@@ -56,8 +58,13 @@ public enum SoTPrompts {
         """
     }
 
-    /// The text point `point`'s expansion is forced to begin with.
+    /// The text point `point`'s expansion is forced to begin with: `i. <point>` as the
+    /// authors prefill it, ended with a colon when the point has no closing punctuation.
+    /// Measured on SmolLM2-135M: after a bare `1. Improved sleep` the model treats the
+    /// item as finished and writes the next list line; the colon asks for the explanation.
     public static func expansionPrefill(_ point: SkeletonPoint) -> String {
-        "\(point.index). \(point.text)"
+        let text = point.text.trimmingCharacters(in: .whitespaces)
+        let closed = text.last.map { ".!?:".contains($0) } ?? false
+        return "\(point.index). \(closed ? String(text.dropLast()) : text):"
     }
 }

@@ -8,6 +8,10 @@ public struct SoTRunner: Sendable {
         public var minPoints = 2
         public var maxPoints = 10
         public var fallbackMaxTokens = 256
+        /// A point is one paragraph: its stream leaves the batch at the first line break
+        /// after some text. Measured on SmolLM2-135M, expansions otherwise go on with
+        /// "I hope this helps." or the next point's line after their 1-2 sentences.
+        public var stopPointAtLineBreak = true
         public init() {}
     }
 
@@ -103,7 +107,8 @@ public struct SoTRunner: Sendable {
                                                   index: point.index),
                        prefill: SoTPrompts.expansionPrefill(point))
         }
-        let batch = try model.completeBatch(requests, maxTokens: config.pointMaxTokens) { i, delta in
+        let batch = try model.completeBatch(requests, maxTokens: config.pointMaxTokens,
+                                            stopAtLineBreak: config.stopPointAtLineBreak) { i, delta in
             events(.pointText(index: i, delta: delta))
         }
         result.batch = batch

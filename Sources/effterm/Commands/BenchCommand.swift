@@ -16,7 +16,8 @@ struct BenchCommand: ParsableCommand {
         over a shared 64-token prompt advance one token each per step; step_ratio = t_B / t_1.
         Each figure is the median of --reps timed runs after one warm-up run. Token ids are
         pseudo-random (as llama-bench's), so the numbers do not depend on a prompt.
-        """
+        """,
+        subcommands: [SoTBenchCommand.self]
     )
 
     @Option(help: "GGUF model file (default: the cached SmolLM2-135M-Instruct Q4_1).")

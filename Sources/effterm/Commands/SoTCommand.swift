@@ -74,6 +74,7 @@ struct SoTCommand: ParsableCommand {
                 "expansion_seconds": result.expansionSeconds,
                 "total_seconds": result.totalSeconds,
                 "batch_steps": result.batch?.steps ?? 0,
+                "line_break_stops": result.batch?.lineBreakStops ?? 0,
                 "shared_prefix_tokens": result.batch?.sharedPrefixTokens ?? 0,
                 "tokens_processed": result.tokensProcessed,
             ]
