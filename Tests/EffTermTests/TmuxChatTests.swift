@@ -52,9 +52,10 @@ struct TmuxChatTests {
         // Key-to-screen latency while the answer streams, seen from outside: type a character
         // and poll the pane until it shows in the input line.
         var latencies: [Double] = []
-        for c in ["q", "w", "e", "r", "t"] {
+        let keys = Array("qwertyuiop")
+        for c in keys.map(String.init) {
             guard !t.capture().contains("tok · decode") else { break }
-            let typed = String(repeating: "qwert", count: 1).prefix(latencies.count + 1)
+            let typed = String(keys.prefix(latencies.count + 1))
             let t0 = Date()
             try t.type(c)
             try t.waitFor("typed \(typed)", timeout: 5, every: 0.002) { $0.contains("> " + typed) }

@@ -20,9 +20,13 @@ public final class LlamaChatBackend: ChatBackend, @unchecked Sendable {
     /// Tokens whose keys and values are in the cache, in order (count == state.position).
     private var cached: [Int32] = []
     private let collector: AttentionStatsCollector
+    /// Every how many decode steps attention probabilities are observed (1 = all, 0 = never).
+    public var attentionSampleEvery: Int
 
     /// Loads `modelURL`; `sha256` is the file's digest when the caller already verified it.
-    public init(modelURL: URL, sha256: String? = nil, name: String? = nil, maxContext: Int? = nil) throws {
+    public init(modelURL: URL, sha256: String? = nil, name: String? = nil, maxContext: Int? = nil,
+                attentionSampleEvery: Int = 8) throws {
+        self.attentionSampleEvery = max(0, attentionSampleEvery)
         let gguf = try GGUFFile(path: modelURL.path)
         model = try LlamaModel(gguf: gguf)
         tokenizer = try Tokenizer(gguf: gguf)
@@ -86,9 +90,14 @@ public final class LlamaChatBackend: ChatBackend, @unchecked Sendable {
         collector.reset()
         defer { state.attentionObserver = nil }
         var detok = StreamingDetokenizer(tokenizer: tokenizer)
+        var produced = 0
         for id in generator {
-            // Observe decode steps only: the first token came from the prompt's prefill.
-            if state.attentionObserver == nil { state.attentionObserver = collector }
+            // Observe decode steps only (the first token came from the prompt's prefill), and
+            // only every `attentionSampleEvery`-th: an observed step runs the reference
+            // attention loop (the probabilities must exist), the others the fast kernel.
+            produced += 1
+            let observe = attentionSampleEvery > 0 && (produced - 1) % attentionSampleEvery == 0
+            state.attentionObserver = observe ? collector : nil
             let piece = detok.append(id)
             if !piece.isEmpty { onText(piece) }
         }
@@ -96,7 +105,7 @@ public final class LlamaChatBackend: ChatBackend, @unchecked Sendable {
         if !tail.isEmpty { onText(tail) }
         cached = Array(cached + fresh + generator.generated)
         if cached.count > state.position { cached.removeSubrange(state.position...) }
-        lastAttention = collector.summary()
+        lastAttention = attentionSampleEvery > 0 ? collector.summary() : nil
         if let error = generator.error { throw error }
         let t = generator.timings
         var stats = TurnStats()

@@ -47,7 +47,7 @@ public final class AttnPanel: Panel {
         }
         selLayer = min(selLayer, a.nLayers - 1); selHead = min(selHead, a.nHeads - 1)
         var y = rect.y
-        grid.put("\(metric.rawValue), \(a.steps) steps, \(a.keys) keys", x: rect.x, y: y, style: dim, maxX: rect.maxX)
+        grid.put("\(metric.rawValue), \(a.steps) steps observed, \(a.keys) keys", x: rect.x, y: y, style: dim, maxX: rect.maxX)
         y += 1
         let cw = rect.width >= 3 + a.nHeads * 3 ? 3 : 2
         var hx = rect.x + 3

@@ -50,6 +50,9 @@ struct ChatCommand: AsyncParsableCommand {
     @Option(help: "Force a colour depth: truecolor, 256 or 8 (default: detect).")
     var colors: String?
 
+    @Option(help: "Measure attention for the attn panel every N decode steps (observed steps use the slower reference attention; 0 = never).")
+    var attentionEvery: Int = 8
+
     @Option(help: .hidden)
     var scriptedBackend: String?
 
@@ -106,7 +109,8 @@ struct ChatCommand: AsyncParsableCommand {
         let store = ModelStore()
         let known = ModelSpec.known.first { store.path(of: $0).standardizedFileURL == url.standardizedFileURL }
         do {
-            return try LlamaChatBackend(modelURL: url, sha256: known?.sha256, name: known?.name)
+            return try LlamaChatBackend(modelURL: url, sha256: known?.sha256, name: known?.name,
+                                        attentionSampleEvery: max(0, attentionEvery))
         } catch {
             throw ValidationErrorParagraph("effterm chat: cannot load the model \(url.path): \(error)")
         }
