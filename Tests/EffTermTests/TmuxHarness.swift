@@ -108,6 +108,8 @@ final class TmuxSession {
 
     func kill() {
         _ = try? tmux(["kill-server"])
+        let base = ProcessInfo.processInfo.environment["TMUX_TMPDIR"] ?? "/tmp"
+        unlink("\(base)/tmux-\(getuid())/\(socket)")   // the server may leave its socket behind
         try? FileManager.default.removeItem(at: dir)
     }
 }
