@@ -6,9 +6,20 @@ import Foundation
 
 /// `effterm bench`: prefill, decode and batched-decode speed of the real model, side by side
 /// with `llama-bench` / `llama-batched-bench` (Tools/bench/compare-llama.sh).
+/// `effterm bench`: measurements printed as tables or JSON. `effterm bench` alone (or
+/// `bench llm`) measures the LLM engine; `bench sot` measures Skeleton-of-Thought.
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
+        abstract: "Measure the engines: LLM speed (default) or Skeleton-of-Thought against normal decoding.",
+        subcommands: [LLMBenchCommand.self, SoTBenchCommand.self],
+        defaultSubcommand: LLMBenchCommand.self)
+}
+
+/// `effterm bench llm`: prefill, decode and batched-decode speed of the chat model.
+struct LLMBenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "llm",
         abstract: "Measure prefill, decode and batched-decode speed of the chat model.",
         discussion: """
         prefill: tok/s over N prompt tokens (llama-bench pp N). decode: tok/s of 128 single-token
@@ -16,8 +27,7 @@ struct BenchCommand: ParsableCommand {
         over a shared 64-token prompt advance one token each per step; step_ratio = t_B / t_1.
         Each figure is the median of --reps timed runs after one warm-up run. Token ids are
         pseudo-random (as llama-bench's), so the numbers do not depend on a prompt.
-        """,
-        subcommands: [SoTBenchCommand.self]
+        """
     )
 
     @Option(help: "GGUF model file (default: the cached SmolLM2-135M-Instruct Q4_1).")
