@@ -2,7 +2,8 @@
 // caller (thread 0) and the workers claim one at a time from a shared counter, so a worker
 // the OS has descheduled (2 shared cores, other processes) delays at most the chunk it
 // holds instead of a fixed share of the work. Idle workers spin briefly (the next kernel of
-// a forward pass comes microseconds later), then park on a condition variable.
+// a forward pass comes microseconds later), then park on a condition variable; the caller
+// waiting for the last chunks does the same. Spin time: 100 us, EFFTERM_POOL_SPIN_US.
 #include "CEffKernels.h"
 #include <pthread.h>
 #include <sched.h>
@@ -33,6 +34,8 @@ struct eff_pool {
     _Atomic uint64_t work;
     _Atomic int completed;  // chunks finished in the current task
     _Atomic int sleepers;   // workers parked on cv
+    _Atomic int waiting;    // 1 while the caller is parked on done_cv
+    pthread_cond_t done_cv;
     _Atomic int stop;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -61,7 +64,11 @@ static void eff_claim_chunks(eff_pool *pool, uint32_t gen) {
         eff_in_task = 1;
         pool->fn(pool->ctx, EFF_NEXT(v), n);
         eff_in_task = 0;
-        atomic_fetch_add_explicit(&pool->completed, 1, memory_order_release);
+        if (atomic_fetch_add(&pool->completed, 1) + 1 == n && atomic_load(&pool->waiting)) {
+            pthread_mutex_lock(&pool->mu);  // the caller parked: wake it
+            pthread_cond_broadcast(&pool->done_cv);
+            pthread_mutex_unlock(&pool->mu);
+        }
         v = atomic_load(&pool->work);
     }
 }
@@ -100,9 +107,12 @@ eff_pool *eff_pool_create(int nthreads) {
     eff_pool *pool = calloc(1, sizeof(eff_pool));
     if (!pool) return NULL;
     pool->nth = 1;
-    pool->spin_us = 1000;
+    pool->spin_us = 100;
+    const char *spin = getenv("EFFTERM_POOL_SPIN_US");
+    if (spin) pool->spin_us = atoi(spin);
     pthread_mutex_init(&pool->mu, NULL);
     pthread_cond_init(&pool->cv, NULL);
+    pthread_cond_init(&pool->done_cv, NULL);
     pool->threads = calloc((size_t)nthreads, sizeof(pthread_t));
     if (!pool->threads) { free(pool); return NULL; }
     for (int i = 1; i < nthreads; i++) {
@@ -128,6 +138,7 @@ void eff_pool_destroy(eff_pool *pool) {
     for (int i = 1; i < pool->nth; i++) pthread_join(pool->threads[i], NULL);
     pthread_mutex_destroy(&pool->mu);
     pthread_cond_destroy(&pool->cv);
+    pthread_cond_destroy(&pool->done_cv);
     free(pool->threads);
     free(pool);
 }
@@ -158,9 +169,19 @@ void eff_pool_run(eff_pool *pool, eff_task_fn fn, void *ctx, int nchunks) {
         pthread_mutex_unlock(&pool->mu);
     }
     eff_claim_chunks(pool, gen);
+    // Wait for chunks other threads still hold: spin briefly, then park (on a busy machine
+    // spinning would burn the very CPU time the descheduled worker needs).
+    const long long deadline = eff_now_us() + pool->spin_us;
     unsigned iter = 0;
     while (atomic_load_explicit(&pool->completed, memory_order_acquire) != nchunks) {
         EFF_PAUSE();
-        if ((++iter & 1023) == 0) sched_yield();  // a worker holding a chunk was descheduled
+        if ((++iter & 255) == 0 && eff_now_us() > deadline) {
+            pthread_mutex_lock(&pool->mu);
+            atomic_store(&pool->waiting, 1);
+            while (atomic_load(&pool->completed) != nchunks) pthread_cond_wait(&pool->done_cv, &pool->mu);
+            atomic_store(&pool->waiting, 0);
+            pthread_mutex_unlock(&pool->mu);
+            break;
+        }
     }
 }

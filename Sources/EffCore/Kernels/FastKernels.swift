@@ -8,10 +8,14 @@ import CEffKernels
 /// Rows are split over the pool's threads in chunks of 16; up to four tokens share each
 /// decoded weight block (prefill is matrix-matrix work, decode matrix-vector).
 ///
-/// Why C and not Swift: the int8 dot needs `vpmaddubsw`/`vpdpbusd` with per-block f16
-/// scales; the best Swift formulation measured (plain loops over `UnsafePointer`, see
-/// STYLE.md) ran several times slower than the intrinsics (numbers in FastKernelsTests'
-/// notes and the commit message), so the inner loops live in CEffKernels/matmul.c.
+/// Why C and not Swift (measured, CPU time per 1536x576 Q4_1 matrix-vector product, one
+/// thread, this VM's AMD EPYC): the best Swift form (plain loops over `UnsafePointer`, the
+/// nibble/int8 dot as an `Int32` loop that LLVM vectorizes, STYLE.md) took 66 us; the C
+/// intrinsics (`vpmaddubsw` + `vpmaddwd`, per-block f16 scales, F16C) take 29 us (28.7 us
+/// with AVX-VNNI `vpdpbusd`). So the inner loops live in CEffKernels/matmul.c; the Swift
+/// reference loops stay as the oracle. Tried and dropped (slower here): a 2-row x 4-token
+/// tile (register spills) and an 8-row tile reducing dot products across lanes with
+/// `vphaddd` (slower for one token, +17% for four).
 public enum FastKernels {
     /// True when this CPU can run the fast paths (AVX2 + FMA + F16C).
     public static let isAvailable: Bool = CPUFeatures.hasAVX2FMA
