@@ -41,16 +41,26 @@ import Testing
     }
 
     @Test func stopKeepsPartialAnswer() async throws {
-        let backend = ScriptedChatBackend(answers: [Array(repeating: "x", count: 200)], delayPerPiece: 0.005)
+        // 20 s of scripted answer: the stop lands mid-answer however loaded the machine is.
+        let pieces = 4000
+        let backend = ScriptedChatBackend(answers: [Array(repeating: "x", count: pieces)], delayPerPiece: 0.005)
         let engine = ChatEngine(backend: backend, settings: SamplerSettings(), system: nil, store: nil)
         await engine.send("go")
-        try await Task.sleep(nanoseconds: 60_000_000)
+        var streamed = ""
+        for _ in 0..<3000 where streamed.isEmpty {  // wait for the first text, up to 60 s
+            try await Task.sleep(nanoseconds: 20_000_000)
+            streamed = engine.events.drain().compactMap { event -> String? in
+                if case let .text(t) = event { return t }
+                return nil
+            }.joined()
+        }
+        #expect(!streamed.isEmpty)
         await engine.stop()
         await engine.waitUntilIdle()
         let convo = await engine.conversation
         #expect(convo.count == 2)
         let partial = convo[1].content
-        #expect(!partial.isEmpty && partial.count < 200)
+        #expect(!partial.isEmpty && partial.count < pieces)
         let stats = engine.snapshots.latest.value.lastStats
         #expect(stats?.stopReason == .cancelled)
     }

@@ -30,12 +30,14 @@ import Testing
 
     @Test func cancelStopsBetweenSteps() async {
         let engine = DiffusionEngine()
-        await engine.generate(GenerationRequest(classID: 0, sampler: .ddim, steps: 250, guidance: 3, seed: 2))
+        // 1000 ancestral steps take seconds even in release, so the cancel lands mid-run
+        // however late a loaded machine schedules this task.
+        await engine.generate(GenerationRequest(classID: 0, sampler: .ddpm, steps: 1000, guidance: 3, seed: 2))
         _ = await wait(engine, seconds: 300) { $0.step >= 1 }
         await engine.cancel()
-        let s = await wait(engine, seconds: 5) { $0.phase == .cancelled }
+        let s = await wait(engine, seconds: 60) { $0.phase == .cancelled }
         #expect(s.phase == .cancelled)
-        #expect(s.step < 250)
+        #expect(s.step < 1000)
     }
 
     @Test func aMissingModelIsReportedNotFatal() async {
