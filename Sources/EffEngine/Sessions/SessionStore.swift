@@ -72,31 +72,11 @@ public actor SessionStore {
         } catch {
             throw TranscriptError.writeFailed(file: url.path, reason: "cannot create \(dir.path): \(error.localizedDescription)")
         }
-        let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
-        let fd = open(tmp.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else { throw TranscriptError.writeFailed(file: url.path, reason: String(cString: strerror(errno))) }
-        var ok = true
-        data.withUnsafeBytes { raw in
-            var off = 0
-            while off < raw.count {
-                let n = write(fd, raw.baseAddress! + off, raw.count - off)
-                if n <= 0 { if errno == EINTR { continue }; ok = false; break }
-                off += n
-            }
+        do {
+            try AtomicFileWriter.write(data, to: url)
+        } catch let failure as AtomicFileWriter.Failure {
+            throw TranscriptError.writeFailed(file: url.path, reason: failure.description)
         }
-        let err = errno
-        if ok && fsync(fd) != 0 { ok = false }
-        close(fd)
-        guard ok else {
-            unlink(tmp.path)
-            throw TranscriptError.writeFailed(file: url.path, reason: String(cString: strerror(err)))
-        }
-        guard rename(tmp.path, url.path) == 0 else {
-            let e = errno; unlink(tmp.path)
-            throw TranscriptError.writeFailed(file: url.path, reason: String(cString: strerror(e)))
-        }
-        let dfd = open(dir.path, O_RDONLY)
-        if dfd >= 0 { fsync(dfd); close(dfd) }
     }
 
     // MARK: reading (headless, no actor state)
