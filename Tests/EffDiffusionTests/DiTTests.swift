@@ -99,3 +99,31 @@ enum Fixtures {
         }
     }
 }
+
+@Suite struct GuidanceTests {
+    /// Guidance 1 must reproduce the conditional row alone and 0 the unconditional row: checks
+    /// the batch order (cond, uncond) and the v → x̂₀ conversion against a plain batch-1 forward.
+    @Test func guidanceScaleSelectsConditionalAndUnconditionalRows() throws {
+        let b = try DiTBundle.bundled()
+        let c = b.config, n = c.imageFloats
+        var rng = GaussianNoise(seed: 3)
+        let x = rng.fill(n)
+        let tau = 600.0
+        let (a, s) = NoiseSchedule(cosineWithTimesteps: c.timesteps).alphaSigma(at: tau)
+        func plain(_ label: Int) -> [Float] {
+            let state = DiTState(config: c, batch: 1)
+            var v = [Float](repeating: 0, count: n)
+            x.withUnsafeBufferPointer { xp in v.withUnsafeMutableBufferPointer { vp in
+                b.model.forward(x: xp.baseAddress!, tau: [tau], labels: [label], state: state, out: vp.baseAddress!)
+            } }
+            return (0..<n).map { Float(a) * x[$0] - Float(s) * v[$0] }
+        }
+        for (g, label) in [(Float(1), 4), (Float(0), c.numClasses)] {
+            var guided = GuidedDiT(model: b.model, classID: 4, guidance: g)
+            var x0 = [Float](repeating: 0, count: n)
+            guided.predictX0(x, tau: tau, into: &x0)
+            let err = zip(x0, plain(label)).map { abs($0 - $1) }.max()!
+            #expect(err < 1e-4, "guidance \(g): \(err)")
+        }
+    }
+}
