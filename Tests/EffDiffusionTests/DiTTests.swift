@@ -127,3 +127,15 @@ enum Fixtures {
         }
     }
 }
+
+@Suite struct SiblingModelTests {
+    /// The smaller sibling ships too (for model-schedule work) and runs through the same code.
+    @Test func ditSmallLoadsAndGenerates() throws {
+        let b = try DiTBundle.bundled("dit-small")
+        #expect(b.config.dim == 96 && b.config.nLayers == 3)
+        let base = try DiTBundle.bundled()
+        #expect(b.weights.parameterCount < base.weights.parameterCount / 3)
+        let r = ImageGenerator(model: b.model).generate(GenerationRequest(classID: 6, steps: 2, seed: 1))
+        #expect(r.evaluations == 2 && r.planar.allSatisfy(\.isFinite))
+    }
+}
