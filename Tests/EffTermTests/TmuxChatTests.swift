@@ -110,6 +110,22 @@ struct TmuxChatTests {
         #expect((stats["generated_tokens"] as? Int ?? 0) > 0)
     }
 
+    @Test func diffPanelDenoisesInTheTerminal() throws {
+        let t = try TmuxSession(name: "diff", command: chatCommand(""))
+        defer { t.kill() }
+        try t.waitFor("the chat screen", timeout: 120) { $0.contains("ask something") }
+        try t.send("F4")
+        try t.waitFor("the diff panel", timeout: 30) { $0.contains("dpmpp2m 20 steps") }
+        try t.send("F6")  // full screen: the panel takes its keys
+        try t.send("g")
+        // The real DiT runs 20 guided steps on the engine and reports its measured speed.
+        let s = try t.waitFor("a finished image", timeout: 120) { $0.contains("done 20 steps") }
+        #expect(s.contains("ms/image"))
+        #expect(s.contains("▀"))  // the image, drawn with upper-half blocks
+        try t.send("C-q")
+        try checkTerminalRestored(t)
+    }
+
     @Test func sigtermMidAnswerRestoresTerminalAndKeepsLastTurn() throws {
         let t = try TmuxSession(name: "term", command: chatCommand("--max-tokens 400"))
         defer { t.kill() }

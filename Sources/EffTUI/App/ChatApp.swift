@@ -28,6 +28,8 @@ public final class ChatApp {
     var notice: (text: String, isWarning: Bool, until: Double)?
     private var snapshotVersion: UInt64 = .max
     private var dirty = true
+    /// The open panel's `contentVersion` at the last frame.
+    private var panelVersion: UInt64 = 0
     private var pendingKeyTimes: [Double] = []
     private let commands: AsyncStream<Command>.Continuation
     var lineCache: [Int: (key: String, lines: [StyledLine])] = [:]
@@ -79,6 +81,10 @@ public final class ChatApp {
         for e in engine.events.drain() { apply(e); dirty = true }
         let snap = engine.snapshots.latest
         if snap.version != snapshotVersion { snapshotVersion = snap.version; dirty = true }
+        if let panel = currentPanel, panel.contentVersion != panelVersion {
+            panelVersion = panel.contentVersion
+            dirty = true
+        }
         if let n = notice, n.until < busyStart { notice = nil; dirty = true }
         guard dirty else { return }
         let r0 = monotonicMs()

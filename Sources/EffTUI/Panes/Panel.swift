@@ -24,10 +24,14 @@ public protocol Panel: AnyObject {
     func handle(_ key: KeyEvent) -> Bool
     /// Keys this panel understands when focused, for the help overlay.
     var helpLines: [(key: String, text: String)] { get }
+    /// Changes whenever the panel's own source of data publishes (the diff panel's
+    /// engine), so the app redraws an open panel that the chat snapshot knows nothing of.
+    var contentVersion: UInt64 { get }
 }
 
 extension Panel {
     public var helpLines: [(key: String, text: String)] { [] }
+    public var contentVersion: UInt64 { 0 }
 }
 
 /// Byte counts as a person reads them ("86.1 MiB").

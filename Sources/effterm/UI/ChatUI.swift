@@ -27,7 +27,8 @@ enum ChatUI {
                 TerminalGuard.install(screen: screen)
                 let app = ChatApp(screen: screen, engine: engine, theme: theme, themeNames: names,
                                   catalog: catalog, keymap: keymap,
-                                  panels: [BitsPanel(), AttnPanel()], showStats: options.stats,
+                                  panels: [BitsPanel(), AttnPanel(), DiffusionPanel(engine: DiffusionEngine())],
+                                  showStats: options.stats,
                                   startupNotices: notices)
                 app.run { TerminalGuard.pendingSignal.pointee != 0 }
                 let sig = TerminalGuard.pendingSignal.pointee
