@@ -108,4 +108,12 @@ import Testing
         #expect(result.status != 0)
         #expect(result.stderr.contains("/no/model.gguf"))
     }
+
+    @Test func threadsAreValidatedBeforeAnyWork() throws {
+        for command in [["run", "--prompt", "hi"], ["sot", "--prompt", "hi"], ["eval", "fixtures", "."]] {
+            let result = try ProcessRunner.effterm(command + ["--threads", "0"])
+            #expect(result.status != 0)
+            #expect(result.stderr.contains("--threads 0"), "\(command): \(result.stderr)")
+        }
+    }
 }

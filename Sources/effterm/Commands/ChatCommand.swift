@@ -56,7 +56,10 @@ struct ChatCommand: AsyncParsableCommand {
     @Option(help: .hidden)
     var scriptedBackend: String?
 
+    @OptionGroup var compute: ComputeOptions
+
     func run() async throws {
+        compute.apply()
         var settings = SamplerSettings()
         settings.temperature = temp; settings.seed = seed; settings.maxTokens = maxTokens
         let backend = try makeBackend(settings: settings)

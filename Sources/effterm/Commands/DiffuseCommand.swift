@@ -63,7 +63,10 @@ struct DiffuseCommand: ParsableCommand {
     @Flag(help: "Print one JSON object (timings, class, sampler, steps, output path).")
     var json = false
 
+    @OptionGroup var compute: ComputeOptions
+
     func run() throws {
+        compute.apply()
         let bundle: DiTBundle
         do {
             bundle = try weightsDir.map { try DiTBundle(directory: URL(fileURLWithPath: $0), name: model) }

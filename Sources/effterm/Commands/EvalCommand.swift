@@ -43,7 +43,10 @@ struct EvalFixturesCommand: ParsableCommand {
     @Option(help: "A GGUF file to use instead of the cached model (else EFFTERM_MODEL, else the cache).")
     var model: String?
 
+    @OptionGroup var compute: ComputeOptions
+
     func run() throws {
+        compute.apply()
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue else {
             throw ValidationErrorParagraph("effterm eval fixtures: \(directory) is not a directory of fixture files")

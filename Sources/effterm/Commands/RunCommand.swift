@@ -75,7 +75,10 @@ struct RunCommand: ParsableCommand {
     /// A Float as the short decimal it was typed as (0.9, not 0.8999999761581421).
     static func decimal(_ v: Float) -> Double { Double("\(v)") ?? Double(v) }
 
+    @OptionGroup var compute: ComputeOptions
+
     func run() throws {
+        compute.apply()
         let loaded = try LoadedModel.load(explicitPath: model, command: "run")
         let tokenizer = loaded.tokenizer
         let promptText: String

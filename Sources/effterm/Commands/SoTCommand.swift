@@ -41,7 +41,10 @@ struct SoTCommand: ParsableCommand {
         }
     }
 
+    @OptionGroup var compute: ComputeOptions
+
     func run() throws {
+        compute.apply()
         let loaded = try LoadedModel.load(explicitPath: model, command: "sot")
         InterruptFlag.install()
         let sot = LlamaSoTModel(model: loaded.model, tokenizer: loaded.tokenizer,
@@ -123,7 +126,10 @@ struct SoTBenchCommand: ParsableCommand {
     @Option(help: "A GGUF file to use instead of the cached model (else EFFTERM_MODEL, else the cache).")
     var model: String?
 
+    @OptionGroup var compute: ComputeOptions
+
     func run() throws {
+        compute.apply()
         var qs: [SoTQuestion]
         do {
             qs = try SoTQuestion.load(URL(fileURLWithPath: questions))
