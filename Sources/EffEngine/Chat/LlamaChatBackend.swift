@@ -31,11 +31,7 @@ public final class LlamaChatBackend: ChatBackend, @unchecked Sendable {
         model = try LlamaModel(gguf: gguf)
         tokenizer = try Tokenizer(gguf: gguf)
         template = ChatTemplate.fromModel(gguf).template
-        var stops: Set<Int32> = [tokenizer.eosID]
-        for name in ["<|im_end|>", "<|endoftext|>", "<|eot_id|>"] {
-            if let id = tokenizer.id(of: name), tokenizer.isControl(id) { stops.insert(id) }
-        }
-        stopTokens = stops
+        stopTokens = tokenizer.endOfTurnTokens
         let c = model.config
         let context = min(c.seqLen, maxContext ?? c.seqLen)
         state = model.makeState(maxContext: context, maxBatch: 64)

@@ -284,6 +284,16 @@ public final class Tokenizer: @unchecked Sendable {
         guard let t = tokenType(id) else { return false }
         return t == .control || t == .unknown
     }
+
+    /// Tokens that end an answer: EOS plus whichever end-of-turn / end-of-text control
+    /// tokens the vocabulary has (ChatML's `<|im_end|>`, `<|endoftext|>`, Llama 3's `<|eot_id|>`).
+    public var endOfTurnTokens: Set<Int32> {
+        var stops: Set<Int32> = [eosID]
+        for name in ["<|im_end|>", "<|endoftext|>", "<|eot_id|>"] {
+            if let id = id(of: name), isControl(id) { stops.insert(id) }
+        }
+        return stops
+    }
 }
 
 /// GGUF keys of the tokenizer, in one place (names as in llama.cpp's `LLM_KV_TOKENIZER_*`).

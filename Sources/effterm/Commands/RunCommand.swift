@@ -154,7 +154,7 @@ struct LoadedModel {
     let model: LlamaModel
     let tokenizer: Tokenizer
     let template: ChatTemplate
-    /// Tokens that end an answer: EOS plus the end-of-turn / end-of-text controls present.
+    /// Tokens that end an answer (`Tokenizer.endOfTurnTokens`).
     let stopTokens: Set<Int32>
 
     static func load(explicitPath: String?, command: String) throws -> LoadedModel {
@@ -171,12 +171,8 @@ struct LoadedModel {
             let model = try LlamaModel(gguf: gguf)
             let tokenizer = try Tokenizer(gguf: gguf)
             let template = ChatTemplate.fromModel(gguf).template
-            var stops: Set<Int32> = [tokenizer.eosID]
-            for name in ["<|im_end|>", "<|endoftext|>", "<|eot_id|>"] {
-                if let id = tokenizer.id(of: name), tokenizer.isControl(id) { stops.insert(id) }
-            }
             return LoadedModel(path: url.path, gguf: gguf, model: model, tokenizer: tokenizer, template: template,
-                               stopTokens: stops)
+                               stopTokens: tokenizer.endOfTurnTokens)
         } catch {
             throw ValidationErrorParagraph("effterm \(command): cannot load the model \(url.path): \(error)")
         }
