@@ -4,6 +4,8 @@
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
+#include <pthread.h>
+#include <stdlib.h>
 
 static inline float eff_f16(const uint8_t *p) {
     uint16_t h;
@@ -16,6 +18,103 @@ static inline float eff_hsum(__m256 v) {
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
+}
+
+// ---- The x8 layout: 8 weight rows interleaved per block of 32 columns ------------------
+// One packed block (KIND 0: Q4_1, 1: Q4_0, 2: Q8_0) holds, for rows r = 0..7:
+//   Q4_1: f16 d[8], f16 m[8], 4 chunks of 32 bytes                          (160 bytes)
+//   Q4_0: f16 d[8], 4 chunks                                                (144 bytes)
+//   Q8_0: f16 d[8], 16 bytes unused, i32 c[8] = -128 * sum_j w[r][j], 8 chunks (320 bytes)
+// In every chunk the 4-byte lane r belongs to row r: Q4 chunk c = row r's qs[4c..4c+3]
+// (low nibbles are columns 4c..4c+3, high nibbles 16+4c..), Q8_0 chunk g = row r's
+// qs[4g..4g+3]. So one broadcast 4-byte group of activations times one chunk gives 8 rows'
+// partial dot products in 8 lanes with no horizontal sums: the float work per block
+// (convert, scale, FMA) is shared by 8 rows instead of repeated per row. The layout lives
+// only in per-thread scratch: each group of 8 rows is packed from the ggml rows when used.
+#define EFF_X8_BYTES(KIND) ((size_t)((KIND) == 0 ? 160 : ((KIND) == 1 ? 144 : 320)))
+#define EFF_X8_QS(KIND) ((KIND) == 0 ? 32 : ((KIND) == 1 ? 16 : 64))
+
+static inline __m256i eff_load2x16(const uint8_t *lo, const uint8_t *hi) {
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)lo)),
+                                   _mm_loadu_si128((const __m128i *)hi), 1);
+}
+
+/// Loads 16 bytes at offset `q` of rows i and i + 4 (i < 4) and transposes the 4-byte
+/// groups within each 128-bit lane: c[g] lane r = row r's group g.
+static inline void eff_transpose(const uint8_t *const *rows, size_t q, __m256i c[4]) {
+    const __m256i y0 = eff_load2x16(rows[0] + q, rows[4] + q), y1 = eff_load2x16(rows[1] + q, rows[5] + q);
+    const __m256i y2 = eff_load2x16(rows[2] + q, rows[6] + q), y3 = eff_load2x16(rows[3] + q, rows[7] + q);
+    const __m256i t0 = _mm256_unpacklo_epi32(y0, y1), t1 = _mm256_unpackhi_epi32(y0, y1);
+    const __m256i t2 = _mm256_unpacklo_epi32(y2, y3), t3 = _mm256_unpackhi_epi32(y2, y3);
+    c[0] = _mm256_unpacklo_epi64(t0, t2);
+    c[1] = _mm256_unpackhi_epi64(t0, t2);
+    c[2] = _mm256_unpacklo_epi64(t1, t3);
+    c[3] = _mm256_unpackhi_epi64(t1, t3);
+}
+
+static inline uint32_t eff_ld32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+
+/// The first 4 bytes at offset `o` of rows 0..7, split by 16-bit halves: returns (low halves
+/// of rows 0..7 | high halves of rows 0..7), i.e. (d[8] | m[8]) for Q4_1.
+static inline __m256i eff_gather_halves(const uint8_t *const *rows, size_t o) {
+    const __m128i split = _mm_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15);
+    const __m128i a = _mm_shuffle_epi8(_mm_setr_epi32((int)eff_ld32(rows[0] + o), (int)eff_ld32(rows[1] + o),
+                                                      (int)eff_ld32(rows[2] + o), (int)eff_ld32(rows[3] + o)), split);
+    const __m128i c = _mm_shuffle_epi8(_mm_setr_epi32((int)eff_ld32(rows[4] + o), (int)eff_ld32(rows[5] + o),
+                                                      (int)eff_ld32(rows[6] + o), (int)eff_ld32(rows[7] + o)), split);
+    return _mm256_set_m128i(_mm_unpackhi_epi64(a, c), _mm_unpacklo_epi64(a, c));
+}
+
+/// Packs `nBlocks` blocks of the 8 ggml rows `rows[0..7]` into the x8 layout at `pk`
+/// (Q8_0's c[] only when `withSums`), and prefetches `ahead` bytes from `prefetch`, the
+/// rows that come next: reading 8 rows block by block is 8 interleaved streams, which the
+/// hardware prefetcher does not follow well.
+static inline __attribute__((always_inline)) void eff_pack_x8(const int KIND, const int withSums,
+                                                              const uint8_t *const *rows, int nBlocks, uint8_t *pk,
+                                                              const uint8_t *prefetch, size_t ahead) {
+    const size_t bb = KIND == 0 ? 20 : (KIND == 1 ? 18 : 34);
+    const size_t qsIn = KIND == 0 ? 4 : 2;
+    for (int b = 0; b < nBlocks; b++) {
+        for (size_t p = ahead * (size_t)b / (size_t)nBlocks & ~(size_t)63; p < ahead * (size_t)(b + 1) / (size_t)nBlocks; p += 64)
+            _mm_prefetch((const char *)(prefetch + p), _MM_HINT_T0);
+        const size_t o = (size_t)b * bb;
+        uint8_t *dst = pk + (size_t)b * EFF_X8_BYTES(KIND);
+        const __m256i dm = eff_gather_halves(rows, o);
+        if (KIND == 0) _mm256_storeu_si256((__m256i *)dst, dm);
+        else _mm_storeu_si128((__m128i *)dst, _mm256_castsi256_si128(dm));
+        __m256i c[8];
+        eff_transpose(rows, o + qsIn, c);
+        if (KIND == 2) eff_transpose(rows, o + qsIn + 16, c + 4);
+        const int nc = KIND == 2 ? 8 : 4;
+        for (int g = 0; g < nc; g++) _mm256_storeu_si256((__m256i *)(dst + EFF_X8_QS(KIND) + 32 * g), c[g]);
+        if (KIND == 2 && withSums) {
+            // Row sums: u8 ones times s8 weights, pairs <= 256 in magnitude, so 8 add in int16.
+            const __m256i ones8 = _mm256_set1_epi8(1);
+            __m256i s16 = _mm256_maddubs_epi16(ones8, c[0]);
+            for (int g = 1; g < 8; g++) s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(ones8, c[g]));
+            const __m256i sum = _mm256_madd_epi16(s16, _mm256_set1_epi16(1));
+            _mm256_storeu_si256((__m256i *)(dst + 32), _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(sum, 7)));
+        }
+    }
+}
+
+// Per-thread packing scratch, grown on demand and freed when the thread exits.
+static pthread_key_t g_x8_key;
+static pthread_once_t g_x8_once = PTHREAD_ONCE_INIT;
+static __thread uint8_t *tl_x8;
+static __thread size_t tl_x8_cap;
+
+static void eff_x8_key_init(void) { pthread_key_create(&g_x8_key, free); }
+
+static uint8_t *eff_x8_scratch(size_t bytes) {
+    if (bytes <= tl_x8_cap) return tl_x8;
+    pthread_once(&g_x8_once, eff_x8_key_init);
+    free(tl_x8);
+    size_t cap = bytes < 16384 ? 16384 : (bytes + 63) & ~(size_t)63;
+    tl_x8 = aligned_alloc(64, cap);
+    tl_x8_cap = tl_x8 ? cap : 0;
+    pthread_setspecific(g_x8_key, tl_x8);
+    return tl_x8;
 }
 
 #define SUFFIX avx2

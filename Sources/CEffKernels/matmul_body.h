@@ -1,87 +1,146 @@
 // Kernel bodies instantiated twice by matmul.c: once for plain AVX2 (maddubs + madd) and
 // once for AVX-VNNI (vpdpbusd), selected at run time. Not a public header.
-// Expects SUFFIX and USE_VNNI to be defined by the includer.
+// Expects SUFFIX and USE_VNNI to be defined by the includer, and the x8 layout helpers of
+// matmul.c (EFF_X8_BYTES, eff_pack_x8) to be in scope.
 
 #define EFF_CAT2(a, b) a##_##b
 #define EFF_CAT(a, b) EFF_CAT2(a, b)
 #define FN(name) EFF_CAT(name, SUFFIX)
 
-/// Sum of adjacent u8*s8 products in groups of four: i32x8.
-static inline __attribute__((always_inline)) __m256i FN(dot_us)(__m256i u, __m256i s) {
+/// Exact int32 dot products of 8 weight rows with one token's 32 activations of a block,
+/// lane r = sum_j w[r][j] * x[j]. `w[g]` holds columns 4g..4g+3 of the 8 rows (lane r =
+/// row r): Q4 kinds as u8 nibbles, Q8_0 as |w| (u8) with `qs` the packed signed weights.
+/// `xq` is the block's 32 activations as 8 groups of 4 bytes. (VNNI's Q8_0 takes another
+/// route, in tile8.)
+static inline __attribute__((always_inline)) __m256i FN(dot8)(const int KIND, const __m256i *w,
+                                                               const uint8_t *qs, const int32_t *xq) {
 #if USE_VNNI
-    return _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), u, s);
+    __m256i s = _mm256_setzero_si256();
+    for (int g = 0; g < 8; g++) s = _mm256_dpbusd_avx_epi32(s, w[g], _mm256_set1_epi32(xq[g]));
+    return s;
 #else
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+    const __m256i ones = _mm256_set1_epi16(1);
+    if (KIND != 2) {
+        // Nibble x int8 pairs are at most 2 * 15 * 127 = 3810, so eight of them add up
+        // exactly in int16 (30480 < 32767) before one widening madd.
+        __m256i s16 = _mm256_maddubs_epi16(w[0], _mm256_set1_epi32(xq[0]));
+        for (int g = 1; g < 8; g++) s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(w[g], _mm256_set1_epi32(xq[g])));
+        return _mm256_madd_epi16(s16, ones);
+    }
+    // |w| x (x sign w) pairs reach 2 * 128 * 127 = 32512: widen every pair.
+    __m256i s = _mm256_setzero_si256();
+    for (int g = 0; g < 8; g++) {
+        const __m256i xg = _mm256_sign_epi8(_mm256_set1_epi32(xq[g]), _mm256_loadu_si256((const __m256i *)(qs + 32 * g)));
+        s = _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_maddubs_epi16(w[g], xg), ones));
+    }
+    return s;
 #endif
 }
 
-/// 32 nibbles of a Q4 block as u8: low lane elements 0..15 (low nibbles), high lane 16..31.
-static inline __attribute__((always_inline)) __m256i FN(unpack_q4)(const uint8_t *qs) {
-    const __m128i t = _mm_loadu_si128((const __m128i *)qs);
-    const __m256i v = _mm256_set_m128i(_mm_srli_epi16(t, 4), t);
-    return _mm256_and_si256(v, _mm256_set1_epi8(0x0F));
-}
-
-// One weight row against NT tokens (NT a compile-time constant after inlining).
-// KIND 0: Q4_1, 1: Q4_0, 2: Q8_0.
-static inline __attribute__((always_inline)) void FN(tile_q)(
-    const int KIND, const uint8_t *wr, int nBlocks, const eff_q8a_block *x, const int NT,
-    float *y, int ldy)
+/// 8 packed weight rows (x8 layout, `nBlocks` blocks) times NT tokens: y[k * ldy + r] for
+/// r < nValid. Per (row, token) the arithmetic is the same for every NT and both ISAs (the
+/// int dot is exact): per block, acc = fma(float(dot), d_w * d_x, acc), then for Q4 kinds
+/// acc = fma(m_w, s_x, acc) (Q4_0: m_w = -8 d_w). `xu` (VNNI Q8_0 only) is x's int8 values
+/// plus 128, as u8: the dot is then sum (x + 128) w - 128 sum w, one vpdpbusd per group
+/// with the weights straight from memory.
+static inline __attribute__((always_inline)) void FN(tile8)(
+    const int KIND, const uint8_t *pk, int nBlocks, const eff_q8a_block *x, const uint8_t *xu,
+    const int NT, float *y, int ldy, int nValid)
 {
-    __m256 acc[4];
-    float off[4];
-    for (int k = 0; k < NT; k++) { acc[k] = _mm256_setzero_ps(); off[k] = 0.0f; }
-    const int bb = KIND == 0 ? 20 : (KIND == 1 ? 18 : 34);
+    const int biased = USE_VNNI && KIND == 2;
+    __m256 acc[8];
+    for (int k = 0; k < NT; k++) acc[k] = _mm256_setzero_ps();
     for (int b = 0; b < nBlocks; b++) {
-        const uint8_t *blk = wr + (size_t)b * bb;
-        const float d = eff_f16(blk);
-        __m256i u;
-        __m256i sgn = _mm256_setzero_si256();
-        float m = 0.0f;
-        if (KIND == 0) {
-            m = eff_f16(blk + 2);
-            u = FN(unpack_q4)(blk + 4);
-        } else if (KIND == 1) {
-            m = -8.0f * d;
-            u = FN(unpack_q4)(blk + 2);
-        } else {
-            sgn = _mm256_loadu_si256((const __m256i *)(blk + 2));
-            u = _mm256_sign_epi8(sgn, sgn);  // |w| as u8 (-128 -> 128)
+        const uint8_t *blk = pk + (size_t)b * EFF_X8_BYTES(KIND);
+        const uint8_t *qs = blk + EFF_X8_QS(KIND);
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk));
+        __m256 m = _mm256_setzero_ps();
+        if (KIND == 0) m = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 16)));
+        if (KIND == 1) m = _mm256_mul_ps(d, _mm256_set1_ps(-8.0f));
+        __m256i w[8];
+        if (KIND != 2) {
+            const __m256i lo = _mm256_set1_epi8(0x0F);
+            for (int c = 0; c < 4; c++) {
+                const __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
+                w[c] = _mm256_and_si256(v, lo);                            // columns 4c..4c+3
+                w[c + 4] = _mm256_and_si256(_mm256_srli_epi16(v, 4), lo);  // columns 16+4c..
+            }
+        } else if (!biased) {
+            for (int g = 0; g < 8; g++) w[g] = _mm256_abs_epi8(_mm256_loadu_si256((const __m256i *)(qs + 32 * g)));
         }
         for (int k = 0; k < NT; k++) {
             const eff_q8a_block *xb = x + (size_t)k * nBlocks + b;
-            __m256i s = _mm256_loadu_si256((const __m256i *)xb->qs);
-            if (KIND == 2) s = _mm256_sign_epi8(s, sgn);  // x * sign(w)
-            const __m256 p = _mm256_cvtepi32_ps(FN(dot_us)(u, s));
-            acc[k] = _mm256_fmadd_ps(p, _mm256_set1_ps(d * xb->d), acc[k]);
-            if (KIND != 2) off[k] += m * xb->s;
+            __m256i s;
+            if (biased) {
+#if USE_VNNI
+                const int32_t *xq = (const int32_t *)(xu + ((size_t)k * nBlocks + b) * 32);
+                s = _mm256_loadu_si256((const __m256i *)(blk + 32));  // -128 sum w
+                for (int g = 0; g < 8; g++)
+                    s = _mm256_dpbusd_avx_epi32(s, _mm256_set1_epi32(xq[g]), _mm256_loadu_si256((const __m256i *)(qs + 32 * g)));
+#endif
+            } else {
+                s = FN(dot8)(KIND, w, qs, (const int32_t *)xb->qs);
+            }
+            acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(d, _mm256_set1_ps(xb->d)), acc[k]);
+            if (KIND != 2) acc[k] = _mm256_fmadd_ps(m, _mm256_set1_ps(xb->s), acc[k]);
         }
     }
-    for (int k = 0; k < NT; k++) y[(size_t)k * ldy] = eff_hsum(acc[k]) + off[k];
+    for (int k = 0; k < NT; k++) {
+        if (nValid == 8) {
+            _mm256_storeu_ps(y + (size_t)k * ldy, acc[k]);
+        } else {
+            float t[8];
+            _mm256_storeu_ps(t, acc[k]);
+            for (int r = 0; r < nValid; r++) y[(size_t)k * ldy + r] = t[r];
+        }
+    }
 }
 
-// Rows [rowBegin, rowEnd) in tiles of 16 rows; tokens in groups of 4 share one weight decode.
+/// Rows [rowBegin, rowEnd) in groups of 8: each group's blocks are packed once into the
+/// x8 layout (per-thread scratch), then multiplied by the tokens 8 at a time.
 static inline __attribute__((always_inline)) void FN(matmul_q)(const int KIND, const uint8_t *w, size_t rowBytes, int rowBegin,
                          int rowEnd, int nBlocks, const eff_q8a_block *x, int nTokens,
                          float *y, int ldy)
 {
-    for (int r0 = rowBegin; r0 < rowEnd; r0 += 16) {
-        const int r1 = r0 + 16 < rowEnd ? r0 + 16 : rowEnd;
+    const int biased = USE_VNNI && KIND == 2;
+    const size_t packBytes = (size_t)nBlocks * EFF_X8_BYTES(KIND);
+    uint8_t *pk = eff_x8_scratch(packBytes + (biased ? (size_t)nTokens * nBlocks * 32 : 0));
+    if (!pk) {  // out of memory: make the failure visible rather than leave stale outputs
+        for (int t = 0; t < nTokens; t++)
+            for (int r = rowBegin; r < rowEnd; r++) y[(size_t)t * ldy + r] = NAN;
+        return;
+    }
+    uint8_t *xu = pk + packBytes;
+    if (biased) {
+        const __m256i bias = _mm256_set1_epi8((char)0x80);
+        for (size_t i = 0; i < (size_t)nTokens * nBlocks; i++)
+            _mm256_storeu_si256((__m256i *)(xu + 32 * i), _mm256_xor_si256(bias, _mm256_loadu_si256((const __m256i *)x[i].qs)));
+    }
+    for (int r0 = rowBegin; r0 < rowEnd; r0 += 8) {
+        const int nValid = rowEnd - r0 < 8 ? rowEnd - r0 : 8;
+        const uint8_t *rows[8];
+        // A short last group repeats its last row; those lanes are computed, never stored.
+        for (int i = 0; i < 8; i++) rows[i] = w + (size_t)(r0 + (i < nValid ? i : nValid - 1)) * rowBytes;
+        // Prefetch the group two ahead: ~100 ns of work per group at one token covers DRAM latency.
+        const int pf = r0 + 16 < rowEnd ? r0 + 16 : rowEnd;
+        const int pfRows = rowEnd - pf < 8 ? rowEnd - pf : 8;
+        eff_pack_x8(KIND, biased, rows, nBlocks, pk, w + (size_t)pf * rowBytes, (size_t)pfRows * rowBytes);
         int t = 0;
-        for (; t + 4 <= nTokens; t += 4) {
-            for (int r = r0; r < r1; r++)
-                FN(tile_q)(KIND, w + (size_t)r * rowBytes, nBlocks, x + (size_t)t * nBlocks, 4,
-                           y + (size_t)t * ldy + r, ldy);
-        }
-        // 1-3 remaining tokens still share each decoded weight block.
-        const int rem = nTokens - t;
-        for (int r = r0; r < r1 && rem > 0; r++) {
-            const uint8_t *wr = w + (size_t)r * rowBytes;
-            const eff_q8a_block *xt = x + (size_t)t * nBlocks;
-            float *yt = y + (size_t)t * ldy + r;
-            if (rem == 3) FN(tile_q)(KIND, wr, nBlocks, xt, 3, yt, ldy);
-            else if (rem == 2) FN(tile_q)(KIND, wr, nBlocks, xt, 2, yt, ldy);
-            else FN(tile_q)(KIND, wr, nBlocks, xt, 1, yt, ldy);
+        for (; t + 8 <= nTokens; t += 8)
+            FN(tile8)(KIND, pk, nBlocks, x + (size_t)t * nBlocks, xu + (size_t)t * nBlocks * 32, 8,
+                      y + (size_t)t * ldy + r0, ldy, nValid);
+        const eff_q8a_block *xt = x + (size_t)t * nBlocks;
+        const uint8_t *xut = xu + (size_t)t * nBlocks * 32;
+        float *yt = y + (size_t)t * ldy + r0;
+        switch (nTokens - t) {
+        case 7: FN(tile8)(KIND, pk, nBlocks, xt, xut, 7, yt, ldy, nValid); break;
+        case 6: FN(tile8)(KIND, pk, nBlocks, xt, xut, 6, yt, ldy, nValid); break;
+        case 5: FN(tile8)(KIND, pk, nBlocks, xt, xut, 5, yt, ldy, nValid); break;
+        case 4: FN(tile8)(KIND, pk, nBlocks, xt, xut, 4, yt, ldy, nValid); break;
+        case 3: FN(tile8)(KIND, pk, nBlocks, xt, xut, 3, yt, ldy, nValid); break;
+        case 2: FN(tile8)(KIND, pk, nBlocks, xt, xut, 2, yt, ldy, nValid); break;
+        case 1: FN(tile8)(KIND, pk, nBlocks, xt, xut, 1, yt, ldy, nValid); break;
+        default: break;
         }
     }
 }

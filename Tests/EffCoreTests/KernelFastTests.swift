@@ -62,7 +62,9 @@ import Testing
     func matmulMatchesExactProductWithinNamedTolerance(_ type: GGMLType) throws {
         guard FastKernels.isAvailable else { return }
         let pool = ComputePool(threads: 2)
-        for (rows, cols, nTokens) in [(1, 32, 1), (17, 96, 3), (70, 576, 5), (133, 160, 9), (40, 64, 4)] {
+        // Row counts off the 8-row tiles, token counts around the 8-token groups.
+        for (rows, cols, nTokens) in [(1, 32, 1), (17, 96, 3), (70, 576, 5), (133, 160, 9), (40, 64, 4),
+                                      (9, 64, 8), (23, 128, 6), (5, 32, 7), (8, 32, 2), (31, 96, 17)] {
             let m = try TestMatrix(type, rows: rows, cols: cols, seed: UInt64(rows * 7 + cols))
             let x = testValues(nTokens * cols, seed: UInt64(cols), scale: 1.5)
             let y = try m.matmul(x, nTokens: nTokens, pool: pool)
@@ -88,13 +90,19 @@ import Testing
         guard FastKernels.isAvailable else { return }
         // Each output is computed by the same instruction sequence whatever the batch or split.
         let m = try TestMatrix(type, rows: 77, cols: 192, seed: 11)
-        let nTokens = 7
+        let nTokens = 11
         let x = testValues(nTokens * m.cols, seed: 12)
         let batched = try m.matmul(x, nTokens: nTokens, pool: ComputePool(threads: 2))
         for threads in [1, 3] {
             #expect(try m.matmul(x, nTokens: nTokens, pool: ComputePool(threads: threads)) == batched)
         }
+        // Every batch size 1...9 (one token, partial and full 8-token groups) gives the
+        // same bits for each (row, token) as the 11-token batch.
         let pool = ComputePool(threads: 1)
+        for n in 1...9 {
+            let part = try m.matmul(Array(x[0..<(n * m.cols)]), nTokens: n, pool: pool)
+            #expect(part == Array(batched[0..<(n * m.rows)]), "\(type) batch of \(n)")
+        }
         for t in 0..<nTokens {
             let one = try m.matmul(Array(x[(t * m.cols)..<((t + 1) * m.cols)]), nTokens: 1, pool: pool)
             #expect(one == Array(batched[(t * m.rows)..<((t + 1) * m.rows)]))
@@ -138,16 +146,22 @@ import Testing
         }
     }
 
-    @Test func vnniAndPlainAVX2AgreeExactly() throws {
+    @Test(arguments: [GGMLType.q4_1, .q4_0, .q8_0])
+    func vnniAndPlainAVX2AgreeExactly(_ type: GGMLType) throws {
         guard CPUFeatures.hasAVX2FMA else { return }
-        let m = try TestMatrix(.q4_1, rows: 33, cols: 128, seed: 21)
-        let x = testValues(5 * m.cols, seed: 22)
+        // Both paths compute exact int32 dot products per block (VNNI's Q8_0 through a +128
+        // offset on the activations), so the float results are bit-identical. On a CPU
+        // without AVX-VNNI both runs take the plain path and this checks determinism only.
+        let m = try TestMatrix(type, rows: 33, cols: 128, seed: 21)
         let pool = ComputePool(threads: 1)
-        eff_set_use_vnni(0)
-        let plain = try m.matmul(x, nTokens: 5, pool: pool)
-        eff_set_use_vnni(1)
-        let vnni = try m.matmul(x, nTokens: 5, pool: pool)
-        #expect(plain == vnni)  // both sum exact int32 products per block
+        for nTokens in 1...9 {
+            let x = testValues(nTokens * m.cols, seed: UInt64(22 + nTokens), scale: 2)
+            eff_set_use_vnni(0)
+            let plain = try m.matmul(x, nTokens: nTokens, pool: pool)
+            eff_set_use_vnni(1)
+            let vnni = try m.matmul(x, nTokens: nTokens, pool: pool)
+            #expect(plain == vnni, "\(type) \(nTokens) tokens")
+        }
     }
 
     @Test func attentionScoresAndMixMatchReference() {
