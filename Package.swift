@@ -42,7 +42,7 @@ let package = Package(
                 dependencies: ["EffCore", "EffLLM", "EffDiffusion", "EffTechniques",
                                .product(name: "Crypto", package: "swift-crypto"),
                                .product(name: "ZIPFoundation", package: "ZIPFoundation")],
-                swiftSettings: fastSwift),
+                resources: [.copy("Resources")], swiftSettings: fastSwift),
         // Pure rendering into a cell grid, panes, keymap, themes; one ncurses backend file.
         .target(name: "EffTUI", dependencies: ["EffEngine", "CNCursesW"], swiftSettings: fastSwift),
         .executableTarget(

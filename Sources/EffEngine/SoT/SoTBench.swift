@@ -69,6 +69,9 @@ public struct SoTBench {
         public var predicted_seconds: Double
         public var prediction_error: Double
         public var skeleton: [String]
+        /// The router's decision for this question (bench routes every question, then
+        /// measures both decodings regardless, so the router is scored on every row).
+        public var router: SoTRouteDecision?
     }
 
     public struct Report: Sendable, Codable {
@@ -80,6 +83,11 @@ public struct SoTBench {
         public var router_precision: Double?
         public var router_recall: Double?
         public var router_note: String
+        /// Share of each category's questions the router sends to SoT; for math, coding,
+        /// fermi, writing and roleplay that is the false-positive rate.
+        public var router_sot_rate_by_category: [String: Double]?
+        public var router_false_positive_rate: Double?
+        public var router_mean_seconds: Double?
         public var prediction_within_15pct: Double
         public var latency_model: SoTLatencyModel
         public var results: [Row]
@@ -137,10 +145,15 @@ public struct SoTBench {
                    streams: r.batch == nil ? 0 : r.points.count, longest_point_tokens: longest,
                    sot_tokens_processed: r.tokensProcessed, predicted_seconds: predicted,
                    prediction_error: (r.totalSeconds - predicted) / predicted,
-                   skeleton: r.points.map { "\($0.index). \($0.text)" })
+                   skeleton: r.points.map { "\($0.index). \($0.text)" }, router: nil)
     }
 
-    public static func report(_ rows: [Row], latency: SoTLatencyModel) -> Report {
+    /// `router`: the same questions' routing (by position); nil when no router ran.
+    public static func report(_ rows: [Row], latency: SoTLatencyModel, router: SoTRouterEvaluation? = nil) -> Report {
+        var rows = rows
+        if let router, router.results.count == rows.count {
+            for i in rows.indices { rows[i].router = router.results[i].router }
+        }
         let suitable = rows.filter(\.suitable)
         let parse = suitable.isEmpty ? 0 : Double(suitable.filter(\.parse_ok).count) / Double(suitable.count)
         let expanded = suitable.filter { !$0.fell_back }
@@ -156,8 +169,13 @@ public struct SoTBench {
                       leakage_rate: points == 0 ? 0 : Double(leaked) / Double(points),
                       median_ratio_suitable: suitable.isEmpty ? nil : median(suitable.map(\.ratio)),
                       median_ratio_by_category: byCategory,
-                      router_precision: nil, router_recall: nil,
-                      router_note: "no router yet: every question ran SoT (mode on)",
+                      router_precision: router?.router_precision, router_recall: router?.router_recall,
+                      router_note: router.map { "router \($0.router) over these \($0.questions) questions; "
+                          + "precision/recall of 'suitable' (both decodings are measured for every question)" }
+                          ?? "no router run (--router none): every question ran SoT (mode on)",
+                      router_sot_rate_by_category: router?.router_sot_rate_by_category,
+                      router_false_positive_rate: router?.router_false_positive_rate,
+                      router_mean_seconds: router?.router_mean_seconds,
                       prediction_within_15pct: within, latency_model: latency, results: rows)
     }
 

@@ -117,6 +117,8 @@ public final class LlamaModel: @unchecked Sendable {
             Kernels.swiglu(gate: s.hb, up: s.hb2, n: n * hidden)
             Kernels.matmul(lw.wDown, x: s.hb, nTokens: n, y: s.xb2)
             VectorOps.add(s.xb2, into: s.x, n * dim)
+            s.residualObserver?.residual(layer: l, position0: pos0,
+                                         rows: UnsafeBufferPointer(start: s.x, count: n * dim), nTokens: n)
         }
         cache.commit(upTo: pos0 + n)
 

@@ -14,6 +14,8 @@ public final class LlamaState {
     public let cache: KVCache
     /// Receives attention probabilities when set; nil costs one branch per head.
     public var attentionObserver: AttentionObserver?
+    /// Receives the residual stream after every block when set (hidden-state features).
+    public var residualObserver: ResidualObserver?
 
     let x: UnsafeMutablePointer<Float>        // (B, dim)        residual stream
     let xb: UnsafeMutablePointer<Float>       // (B, dim)        normed input of a sub-block

@@ -14,14 +14,24 @@ struct SoTCommand: ParsableCommand {
         `N. text` lines; fewer than 2 points falls back to normal decoding and says so. The \
         points' prompts share a prefix that is prefilled once and forked into one KV cache per \
         point; all points then decode together, one token per stream per step. Timings are \
-        wall-clock on this machine.
-        """)
+        wall-clock on this machine. --mode auto first asks the router (a trained head on \
+        SmolLM2's hidden states, bundled; it refuses a model other than the one it was \
+        trained on) and prints its decision and reason.
+        """,
+        subcommands: [SoTTrainRouterCommand.self])
 
-    @Option(name: .long, help: "The question.")
-    var prompt: String
+    /// Optional only so that `effterm sot train-router` parses; `run` requires it.
+    @Option(name: .long, help: "The question (required unless a subcommand is given).")
+    var prompt: String?
 
-    @Option(help: "Skeleton-of-Thought mode: `on` (always SoT). The router for `auto` is not built yet.")
-    var mode: String = "on"
+    @Option(help: "Skeleton-of-Thought mode: `on` (always SoT), `auto` (the router decides), `off` (normal decoding).")
+    var mode: SoTMode = .on
+
+    @Option(help: "The router for --mode auto: `hidden` (trained head on hidden states, bundled) or `prompt` (A/B/C prompting baseline).")
+    var router: RouterChoice = .hidden
+
+    @Option(help: "Router weights file for --router hidden instead of the bundled one.")
+    var routerWeights: String?
 
     @Option(help: "Cap on skeleton tokens.")
     var skeletonTokens = 100
@@ -29,27 +39,42 @@ struct SoTCommand: ParsableCommand {
     @Option(help: "Cap on each point's expansion tokens.")
     var pointTokens = 64
 
+    @Option(help: "Cap on normal decoding tokens (mode off, or auto routed to normal).")
+    var normalTokens = 256
+
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
 
     @Option(help: "A GGUF file to use instead of the cached model (else EFFTERM_MODEL, else the cache).")
     var model: String?
 
-    func validate() throws {
-        guard mode == "on" else {
-            throw ValidationError("--mode \(mode): only `on` exists today; the SoT router (`auto`) is not built yet.")
-        }
-    }
-
     @OptionGroup var compute: ComputeOptions
 
     func run() throws {
+        guard let prompt else { throw ValidationError("Missing expected argument '--prompt <prompt>'") }
         compute.apply()
         let loaded = try LoadedModel.load(explicitPath: model, command: "sot")
         InterruptFlag.install()
         let sot = LlamaSoTModel(model: loaded.model, tokenizer: loaded.tokenizer,
                                 template: loaded.template, stopTokens: loaded.stopTokens)
         sot.isCancelled = { InterruptFlag.raised }
+
+        var decision: SoTRouteDecision?
+        if mode == .auto {
+            let d: SoTRouteDecision
+            do {
+                d = try router.make(loaded, weightsPath: routerWeights).route(question: prompt)
+            } catch let error as SoTRouterError {
+                throw ValidationErrorParagraph("effterm sot --mode auto: \(error)")
+            }
+            decision = d
+            if !json { print(String(format: "[router: %@ (%.0f ms)]", d.reason, d.seconds * 1000)) }
+        }
+        if mode == .off || decision?.useSoT == false {
+            try runNormal(sot, prompt: prompt, decision: decision)
+            return
+        }
+
         var config = SoTRunner.Config()
         config.skeletonMaxTokens = skeletonTokens
         config.pointMaxTokens = pointTokens
@@ -64,8 +89,8 @@ struct SoTCommand: ParsableCommand {
             }
         }
         if json {
-            let object: [String: Any] = [
-                "question": prompt, "mode": mode,
+            var object: [String: Any] = [
+                "question": prompt, "mode": mode.rawValue, "decoding": "sot",
                 "skeleton": result.skeletonText,
                 "points": result.points.map { ["index": $0.index, "text": $0.text] },
                 "expansions": result.expansions,
@@ -81,6 +106,7 @@ struct SoTCommand: ParsableCommand {
                 "shared_prefix_tokens": result.batch?.sharedPrefixTokens ?? 0,
                 "tokens_processed": result.tokensProcessed,
             ]
+            if let decision { object["router"] = try Self.jsonObject(decision) }
             let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
             print(String(decoding: data, as: UTF8.self))
             return
@@ -91,6 +117,53 @@ struct SoTCommand: ParsableCommand {
         print(String(format: "\n[skeleton %.2f s, expansion %.2f s (B=%d, %d steps), total %.2f s, %d tokens processed]",
                      result.skeletonSeconds, result.expansionSeconds, result.points.count,
                      result.batch?.steps ?? 0, result.totalSeconds, result.tokensProcessed))
+    }
+
+    /// Normal greedy decoding of the question (mode off, or the router said no).
+    func runNormal(_ sot: LlamaSoTModel, prompt: String, decision: SoTRouteDecision?) throws {
+        let c = try sot.complete(SoTRequest(user: prompt, prefill: ""), maxTokens: normalTokens,
+                                 shouldStop: { _ in false },
+                                 onText: { t in if !json { print(t, terminator: ""); fflush(stdout) } })
+        let seconds = c.prefillSeconds + c.decodeSeconds
+        if json {
+            var object: [String: Any] = [
+                "question": prompt, "mode": mode.rawValue, "decoding": "normal", "answer": c.text,
+                "total_seconds": seconds, "prefill_seconds": c.prefillSeconds, "decode_seconds": c.decodeSeconds,
+                "tokens_processed": c.promptTokens + c.generatedTokens, "generated_tokens": c.generatedTokens,
+            ]
+            if let decision { object["router"] = try Self.jsonObject(decision) }
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+            return
+        }
+        print(String(format: "\n[normal decoding: %d tokens, total %.2f s]", c.generatedTokens, seconds))
+    }
+
+    static func jsonObject(_ decision: SoTRouteDecision) throws -> Any {
+        try JSONSerialization.jsonObject(with: JSONEncoder().encode(decision))
+    }
+}
+
+extension SoTMode: ExpressibleByArgument {}
+
+/// Which router `--mode auto` and `bench sot` use.
+enum RouterChoice: String, ExpressibleByArgument, CaseIterable {
+    case hidden, prompt
+
+    /// `weightsPath`: a trained weights file instead of the bundled one (hidden only).
+    func make(_ loaded: LoadedModel, weightsPath: String? = nil) throws -> SoTRouting {
+        switch self {
+        case .hidden:
+            if let weightsPath {
+                let weights = try SoTRouterWeights.load(try Data(contentsOf: URL(fileURLWithPath: weightsPath)),
+                                                        source: weightsPath)
+                return try HiddenStateRouter(model: loaded.model, tokenizer: loaded.tokenizer,
+                                             template: loaded.template, weights: weights)
+            }
+            return try HiddenStateRouter.bundled(model: loaded.model, tokenizer: loaded.tokenizer, template: loaded.template)
+        case .prompt:
+            return try PromptingRouter(model: loaded.model, tokenizer: loaded.tokenizer, template: loaded.template)
+        }
     }
 }
 
@@ -120,6 +193,15 @@ struct SoTBenchCommand: ParsableCommand {
     @Option(help: "Cap on normal decoding tokens.")
     var normalTokens = 256
 
+    @Option(help: "Router scored on every question: `hidden` (bundled, trained), `prompt` (A/B/C baseline) or `none`.")
+    var router: String = "hidden"
+
+    @Option(help: "Router weights file for --router hidden instead of the bundled one.")
+    var routerWeights: String?
+
+    @Flag(help: "Only route the questions (router precision, recall, per-category SoT rate); no decoding.")
+    var routerOnly = false
+
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
 
@@ -138,8 +220,28 @@ struct SoTBenchCommand: ParsableCommand {
         }
         if let split { qs = qs.filter { $0.split == split } }
         if let limit { qs = Array(qs.prefix(limit)) }
+        let routerChoice = router == "none" ? nil : RouterChoice(rawValue: router)
+        guard router == "none" || routerChoice != nil else {
+            throw ValidationError("--router \(router): expected hidden, prompt or none")
+        }
+        guard !(routerOnly && routerChoice == nil) else { throw ValidationError("--router-only needs a router") }
         let loaded = try LoadedModel.load(explicitPath: model, command: "bench sot")
         let log: (String) -> Void = { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
+        var routing: SoTRouterEvaluation?
+        if let routerChoice {
+            let r: SoTRouting
+            do { r = try routerChoice.make(loaded, weightsPath: routerWeights) } catch let error as SoTRouterError {
+                throw ValidationErrorParagraph("effterm bench sot --router \(router): \(error)")
+            }
+            routing = try SoTRouterEvaluation.run(r, name: routerChoice.rawValue, questions: qs) { i, row in
+                log(String(format: "[route %d/%d] %@ %@ %.2f %@", i + 1, qs.count, row.category,
+                           row.router.useSoT ? "SoT   " : "normal", row.router.score, row.router.reason))
+            }
+        }
+        if routerOnly, let routing {
+            try printRouting(routing)
+            return
+        }
         log("calibrating the latency model (prefill, decode step, r(B) for B=1...10)...")
         let latency = try SoTBench.calibrate(model: loaded.model, maxStreams: 10)
         let sot = LlamaSoTModel(model: loaded.model, tokenizer: loaded.tokenizer,
@@ -153,7 +255,7 @@ struct SoTBenchCommand: ParsableCommand {
                        i + 1, qs.count, q.category, row.ratio, row.normal_seconds, row.sot_seconds,
                        row.predicted_seconds, row.points, row.fell_back ? " fallback" : ""))
         }
-        let report = SoTBench.report(rows, latency: latency)
+        let report = SoTBench.report(rows, latency: latency, router: routing)
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -168,5 +270,26 @@ struct SoTBenchCommand: ParsableCommand {
         }
         print(String(format: "latency model within 15%%: %.0f%% of questions; r(B): %@", report.prediction_within_15pct * 100,
                      report.latency_model.stepRatios.map { String(format: "%.2f", $0) }.joined(separator: " ")))
+        if let routing { printRouterSummary(routing) }
+    }
+
+    func printRouting(_ routing: SoTRouterEvaluation) throws {
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(routing), as: UTF8.self))
+            return
+        }
+        printRouterSummary(routing)
+    }
+
+    func printRouterSummary(_ r: SoTRouterEvaluation) {
+        let f: (Double?) -> String = { $0.map { String(format: "%.3f", $0) } ?? "n/a" }
+        print("router \(r.router) on \(r.questions) questions: precision \(f(r.router_precision)) recall \(f(r.router_recall)) "
+              + "false-positive rate \(f(r.router_false_positive_rate)) mean \(String(format: "%.0f", r.router_mean_seconds * 1000)) ms")
+        for (category, rate) in r.router_sot_rate_by_category.sorted(by: { $0.key < $1.key }) {
+            let suitable = SoTQuestion.suitableCategories.contains(category) ? "suitable" : "not suitable"
+            print(String(format: "  %-15@ %-12@ routed to SoT %.0f%%", category, suitable, rate * 100))
+        }
     }
 }
