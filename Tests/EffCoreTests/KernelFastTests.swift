@@ -109,6 +109,41 @@ import Testing
         }
     }
 
+    @Test(arguments: [GGMLType.q4_1, .q8_0, .f16])
+    func sharedInputMatmulEqualsSeparateCalls(_ type: GGMLType) throws {
+        guard FastKernels.isAvailable else { return }
+        // Q, K, V-like shapes, row counts off the 16-row chunks so chunks straddle matrices.
+        let a = try TestMatrix(type, rows: 40, cols: 96, seed: 41)
+        let b = try TestMatrix(type, rows: 17, cols: 96, seed: 42)
+        let c = try TestMatrix(type, rows: 9, cols: 96, seed: 43)
+        let pool = ComputePool(threads: 2)
+        for nTokens in [1, 5, 9] {
+            let x = testValues(nTokens * 96, seed: UInt64(44 + nTokens))
+            let separate = try [a, b, c].map { try $0.matmul(x, nTokens: nTokens, pool: pool) }
+            var ya = [Float](repeating: .nan, count: nTokens * a.rows)
+            var yb = [Float](repeating: .nan, count: nTokens * b.rows)
+            var yc = [Float](repeating: .nan, count: nTokens * c.rows)
+            try a.stored.withUnsafeBytes { sa in
+                try b.stored.withUnsafeBytes { sb in
+                    try c.stored.withUnsafeBytes { sc in
+                        let wa = try WeightMatrix(type: type, data: sa.baseAddress!, rows: a.rows, cols: 96)
+                        let wb = try WeightMatrix(type: type, data: sb.baseAddress!, rows: b.rows, cols: 96)
+                        let wc = try WeightMatrix(type: type, data: sc.baseAddress!, rows: c.rows, cols: 96)
+                        ya.withUnsafeMutableBufferPointer { pa in
+                            yb.withUnsafeMutableBufferPointer { pb in
+                                yc.withUnsafeMutableBufferPointer { pc in
+                                    FastKernels.matmul(x: x, nTokens: nTokens, (wa, pa.baseAddress!), (wb, pb.baseAddress!),
+                                                       (wc, pc.baseAddress!), pool: pool)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            #expect(ya == separate[0] && yb == separate[1] && yc == separate[2], "\(type) \(nTokens) tokens")
+        }
+    }
+
     @Test func fastMatmulAgreesWithReferenceLoopsOnQ4_1() throws {
         guard FastKernels.isAvailable else { return }
         let m = try TestMatrix(.q4_1, rows: 96, cols: 576, seed: 5)
@@ -230,6 +265,61 @@ import Testing
             }
         }
         return out
+    }
+
+    @Test func batchedQueriesEqualSingleQueryAttention() {
+        guard FastKernels.isAvailable else { return }
+        // Three sequences at different depths, each with its own cache in two segments.
+        let nHeads = 6, nKVHeads = 2, hs = 64, kvDim = nKVHeads * hs, dim = nHeads * hs
+        let depths = [1, 37, 200]
+        let q = testValues(depths.count * dim, seed: 51, scale: 2)
+        let caches = depths.map { (testValues($0 * kvDim, seed: UInt64(52 + $0), scale: 2),
+                                   testValues($0 * kvDim, seed: UInt64(53 + $0))) }
+        var batched = [Float](repeating: .nan, count: depths.count * dim)
+        var single = batched
+        let pool = ComputePool(threads: 2)
+        func withSegments(_ i: Int, _ body: (UnsafeBufferPointer<KVSegment>) -> Void) {
+            caches[i].0.withUnsafeBufferPointer { kb in
+                caches[i].1.withUnsafeBufferPointer { vb in
+                    let n = depths[i], cut = n / 2
+                    var segs = [KVSegment(first: 0, count: n - cut, keys: kb.baseAddress!, values: vb.baseAddress!)]
+                    if cut > 0 {
+                        segs.append(KVSegment(first: n - cut, count: cut, keys: kb.baseAddress! + (n - cut) * kvDim,
+                                              values: vb.baseAddress! + (n - cut) * kvDim))
+                    }
+                    segs.withUnsafeBufferPointer(body)
+                }
+            }
+        }
+        q.withUnsafeBufferPointer { qb in
+            batched.withUnsafeMutableBufferPointer { ob in
+                withSegments(0) { s0 in
+                    withSegments(1) { s1 in
+                        withSegments(2) { s2 in
+                            let queries = [s0, s1, s2].enumerated().map { i, segs in
+                                AttentionQuery(q: qb.baseAddress! + i * dim, position: depths[i] - 1, segments: segs,
+                                               out: ob.baseAddress! + i * dim)
+                            }
+                            queries.withUnsafeBufferPointer {
+                                FastAttention.causalBatch($0, nHeads: nHeads, nKVHeads: nKVHeads, headSize: hs,
+                                                          kvDim: kvDim, pool: pool)
+                            }
+                        }
+                    }
+                }
+            }
+            single.withUnsafeMutableBufferPointer { ob in
+                for i in 0..<depths.count {
+                    withSegments(i) { segs in
+                        FastAttention.causal(q: qb.baseAddress! + i * dim, nQueries: 1, pos0: depths[i] - 1, nHeads: nHeads,
+                                             nKVHeads: nKVHeads, headSize: hs, kvDim: kvDim, segments: segs,
+                                             out: ob.baseAddress! + i * dim, pool: pool)
+                    }
+                }
+            }
+        }
+        // Below the position-split threshold both run the same arithmetic per head.
+        #expect(batched == single)
     }
 
     @Test(arguments: [(1, 0), (1, 700), (5, 300), (3, 0)])

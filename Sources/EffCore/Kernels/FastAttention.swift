@@ -17,6 +17,24 @@ public struct KVSegment {
     }
 }
 
+/// One query of `FastAttention.causalBatch`: the row `q` (`nHeads * headSize` floats) at
+/// absolute position `position` attends to positions `0 ... position` found in `segments`
+/// (ascending), and writes its `nHeads * headSize` outputs to `out`.
+public struct AttentionQuery {
+    public var q: UnsafePointer<Float>
+    public var position: Int
+    public var segments: UnsafeBufferPointer<KVSegment>
+    public var out: UnsafeMutablePointer<Float>
+
+    public init(q: UnsafePointer<Float>, position: Int, segments: UnsafeBufferPointer<KVSegment>,
+                out: UnsafeMutablePointer<Float>) {
+        self.q = q
+        self.position = position
+        self.segments = segments
+        self.out = out
+    }
+}
+
 /// Causal grouped-query attention with an online softmax (FlashAttention's recurrence,
 /// Dao et al. 2022; split over positions for one query as in "Flash-Decoding").
 ///
@@ -104,6 +122,39 @@ public enum FastAttention {
                     }
                     let inv = lSum > 0 ? 1 / lSum : 0
                     for i in 0..<hs { dst[i] *= inv }
+                }
+            }
+        }
+    }
+
+    /// Attention of several independent queries, each over its own cache (batched decoding:
+    /// one query per sequence), in ONE pass over the pool: work items are (query, KV head)
+    /// pairs, so B sequences share one fork-join instead of B. Same arithmetic per head as
+    /// `causal` with one query and no position split.
+    public static func causalBatch(_ queries: UnsafeBufferPointer<AttentionQuery>, nHeads: Int, nKVHeads: Int,
+                                   headSize hs: Int, kvDim: Int, pool: ComputePool = .shared) {
+        let group = nHeads / nKVHeads
+        let scale = 1 / Float(hs).squareRoot()
+        let items = queries.count * nKVHeads
+        pool.run(chunks: items) { item, _ in
+            let query = queries[item / nKVHeads], kv = item % nKVHeads
+            // Running max, sum and unnormalized output of the group's heads: (m, l, o).
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: group * (hs + 2)) { buf in
+                let m = buf.baseAddress!, l = m + group, o = m + 2 * group
+                for g in 0..<group { m[g] = -.infinity; l[g] = 0 }
+                o.update(repeating: 0, count: group * hs)
+                let qg = query.q + kv * group * hs
+                let end = query.position + 1
+                for seg in query.segments {
+                    let b = min(end, seg.first + seg.count)
+                    if seg.first >= b { continue }
+                    eff_attn_segment(qg, Int32(group), Int32(hs), seg.keys + kv * hs, seg.values + kv * hs,
+                                     kvDim, Int32(b - seg.first), scale, m, l, o)
+                }
+                for g in 0..<group {
+                    let dst = query.out + (kv * group + g) * hs
+                    let inv = l[g] > 0 ? 1 / l[g] : 0
+                    for i in 0..<hs { dst[i] = o[g * hs + i] * inv }
                 }
             }
         }

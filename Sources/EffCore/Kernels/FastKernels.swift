@@ -43,21 +43,8 @@ public enum FastKernels {
         case .q4_1, .q4_0, .q8_0:
             let nBlocks = cols / 32
             let xq = quantizeActivations(x, cols: cols, nTokens: nTokens, pool: pool)
-            let wp = w.data.assumingMemoryBound(to: UInt8.self)
-            let nb = Int32(nBlocks), nt = Int32(nTokens)
-            switch w.type {
-            case .q4_1:
-                split(rows, work: rows * nBlocks * nTokens, pool: pool) { r in
-                    eff_matmul_q4_1(wp, rowBytes, Int32(r.lowerBound), Int32(r.upperBound), nb, xq, nt, y, ldy)
-                }
-            case .q4_0:
-                split(rows, work: rows * nBlocks * nTokens, pool: pool) { r in
-                    eff_matmul_q4_0(wp, rowBytes, Int32(r.lowerBound), Int32(r.upperBound), nb, xq, nt, y, ldy)
-                }
-            default:
-                split(rows, work: rows * nBlocks * nTokens, pool: pool) { r in
-                    eff_matmul_q8_0(wp, rowBytes, Int32(r.lowerBound), Int32(r.upperBound), nb, xq, nt, y, ldy)
-                }
+            split(rows, work: rows * nBlocks * nTokens, pool: pool) { r in
+                runQuantized(w, rows: r, xq: xq, nTokens: nTokens, y: y)
             }
         case .f16:
             let wp = w.data.assumingMemoryBound(to: UInt16.self)
@@ -73,6 +60,59 @@ public enum FastKernels {
             }
         default:
             KernelsReference.matmul(w, x: x, nTokens: nTokens, y: y)
+        }
+    }
+
+    /// `y_i = X · W_i^T` for two or three matrices that read the same `x` (a layer's Q, K and
+    /// V, or gate and up projections), on `pool`: for quantized weights of one format and
+    /// width, `x` is quantized once and one pass over the pool covers all their rows instead
+    /// of one fork-join per matrix. Every output is bit-identical to separate `matmul` calls
+    /// (the kernels compute each (row, token) the same way whatever the row range).
+    public static func matmul(x: UnsafePointer<Float>, nTokens: Int,
+                              _ a: (WeightMatrix, UnsafeMutablePointer<Float>),
+                              _ b: (WeightMatrix, UnsafeMutablePointer<Float>),
+                              _ c: (WeightMatrix, UnsafeMutablePointer<Float>)? = nil,
+                              pool: ComputePool = .shared) {
+        let wa = a.0, wb = b.0
+        let fusable = wa.type.isQuantizedForFastKernels && wb.type == wa.type && wb.cols == wa.cols
+            && (c.map { $0.0.type == wa.type && $0.0.cols == wa.cols } ?? true)
+        guard fusable, nTokens > 0 else {
+            matmul(wa, x: x, nTokens: nTokens, y: a.1, pool: pool)
+            matmul(wb, x: x, nTokens: nTokens, y: b.1, pool: pool)
+            if let c { matmul(c.0, x: x, nTokens: nTokens, y: c.1, pool: pool) }
+            return
+        }
+        pool.exclusive {
+            let nBlocks = wa.cols / 32
+            let xq = quantizeActivations(x, cols: wa.cols, nTokens: nTokens, pool: pool)
+            let rowsC = c?.0.rows ?? 0
+            let total = wa.rows + wb.rows + rowsC
+            split(total, work: total * nBlocks * nTokens, pool: pool) { r in
+                // The chunk's rows within each matrix (rows of a, then b, then c).
+                runQuantized(wa, rows: r.clamped(to: 0..<wa.rows), xq: xq, nTokens: nTokens, y: a.1)
+                let rb = r.clamped(to: wa.rows..<(wa.rows + wb.rows))
+                runQuantized(wb, rows: (rb.lowerBound - wa.rows)..<(rb.upperBound - wa.rows), xq: xq, nTokens: nTokens, y: b.1)
+                if let c {
+                    let rc = r.clamped(to: (wa.rows + wb.rows)..<total)
+                    let o = wa.rows + wb.rows
+                    runQuantized(c.0, rows: (rc.lowerBound - o)..<(rc.upperBound - o), xq: xq, nTokens: nTokens, y: c.1)
+                }
+            }
+        }
+    }
+
+    /// Rows `rows` of a quantized `w` times the quantized activations `xq`, on this thread.
+    @inline(__always)
+    static func runQuantized(_ w: WeightMatrix, rows: Range<Int>, xq: UnsafePointer<eff_q8a_block>, nTokens: Int,
+                             y: UnsafeMutablePointer<Float>) {
+        guard !rows.isEmpty else { return }
+        let wp = w.data.assumingMemoryBound(to: UInt8.self)
+        let lo = Int32(rows.lowerBound), hi = Int32(rows.upperBound)
+        let nb = Int32(w.cols / 32), nt = Int32(nTokens), ldy = Int32(w.rows)
+        switch w.type {
+        case .q4_1: eff_matmul_q4_1(wp, w.rowBytes, lo, hi, nb, xq, nt, y, ldy)
+        case .q4_0: eff_matmul_q4_0(wp, w.rowBytes, lo, hi, nb, xq, nt, y, ldy)
+        default: eff_matmul_q8_0(wp, w.rowBytes, lo, hi, nb, xq, nt, y, ldy)
         }
     }
 
@@ -94,7 +134,7 @@ public enum FastKernels {
         let nBlocks = cols / 32
         let bytes = nTokens * nBlocks * MemoryLayout<eff_q8a_block>.stride
         let xq = pool.scratch(bytes: bytes).bindMemory(to: eff_q8a_block.self, capacity: nTokens * nBlocks)
-        if nTokens >= 8 && pool.threadCount > 1 {
+        if nTokens * cols >= 65536 && pool.threadCount > 1 {  // smaller: cheaper than a fork-join
             pool.forEachChunk(nTokens) { t in
                 eff_quantize_q8a(x + t.lowerBound * cols, Int32(t.count * cols), xq + t.lowerBound * nBlocks)
             }
@@ -118,6 +158,11 @@ public enum FastKernels {
                                     n: Int, headSize: Int, out: UnsafeMutablePointer<Float>) {
         eff_attn_mix_f32(probs, values, stride, Int32(n), Int32(headSize), out)
     }
+}
+
+extension GGMLType {
+    /// Formats the fast kernels multiply as int8 dot products (Q4_1, Q4_0, Q8_0).
+    var isQuantizedForFastKernels: Bool { self == .q4_1 || self == .q4_0 || self == .q8_0 }
 }
 
 extension FastKernels {

@@ -21,6 +21,22 @@ public enum Kernels {
         KernelsReference.matmul(w, x: x, nTokens: nTokens, y: y)
     }
 
+    /// `y_i = X · W_i^T` for two or three matrices that read the same `x` (Q, K, V; gate,
+    /// up): results identical to separate `matmul` calls, in one pass over the workers.
+    @inline(__always)
+    public static func matmul(x: UnsafePointer<Float>, nTokens: Int,
+                              _ a: (WeightMatrix, UnsafeMutablePointer<Float>),
+                              _ b: (WeightMatrix, UnsafeMutablePointer<Float>),
+                              _ c: (WeightMatrix, UnsafeMutablePointer<Float>)? = nil) {
+        if FastKernels.isAvailable && !forceReference {
+            FastKernels.matmul(x: x, nTokens: nTokens, a, b, c)
+            return
+        }
+        KernelsReference.matmul(a.0, x: x, nTokens: nTokens, y: a.1)
+        KernelsReference.matmul(b.0, x: x, nTokens: nTokens, y: b.1)
+        if let c { KernelsReference.matmul(c.0, x: x, nTokens: nTokens, y: c.1) }
+    }
+
     /// `out = x / sqrt(mean(x^2) + eps) * weight` over `n` elements, for `nTokens` rows.
     /// `out` may alias `x`.
     @inline(__always)

@@ -8,7 +8,8 @@ import EffCore
 /// sequence keeps its own position and KV cache (`LlamaState`), which may be a fork over a
 /// shared prompt prefix (`LlamaState.fork`): the prefix is computed once and never copied.
 /// A step takes whichever sequences are still running, so sequences join and leave the
-/// batch between steps. Attention runs per (sequence, head) pair on the compute pool.
+/// batch between steps. Attention runs per (sequence, KV head) pair in one pass over the
+/// compute pool; matrices that read the same input (Q, K, V; gate, up) share one pass too.
 ///
 /// The math per sequence is the one of `LlamaModel.forward` for a single token (same
 /// kernels, same order); BatchTests checks the logits against separate single steps.
@@ -67,7 +68,7 @@ public final class BatchDecoder {
             }
             for j in 0..<i where states[j] === s { throw BatchDecoderError.duplicateState(index: i) }
         }
-        let dim = c.dim, kvDim = c.kvDim, hidden = c.hiddenDim, half = c.headSize / 2
+        let dim = c.dim, kvDim = c.kvDim, hidden = c.hiddenDim
 
         // Embeddings and each sequence's RoPE angles at its own position.
         let embd = w.tokenEmbedding
@@ -79,9 +80,7 @@ public final class BatchDecoder {
         for l in 0..<c.nLayers {
             let lw = w.layers[l]
             Kernels.rmsNorm(x, weight: lw.attnNorm, eps: c.normEps, n: dim, nTokens: n, out: xb)
-            Kernels.matmul(lw.wq, x: xb, nTokens: n, y: q)
-            Kernels.matmul(lw.wk, x: xb, nTokens: n, y: k)
-            Kernels.matmul(lw.wv, x: xb, nTokens: n, y: v)
+            Kernels.matmul(x: xb, nTokens: n, (lw.wq, q), (lw.wk, k), (lw.wv, v))
             for (i, s) in states.enumerated() {
                 Kernels.ropeNormal(q + i * dim, nHeads: c.nHeads, headSize: c.headSize, cos: s.ropeCos, sin: s.ropeSin)
                 Kernels.ropeNormal(k + i * kvDim, nHeads: c.nKVHeads, headSize: c.headSize, cos: s.ropeCos, sin: s.ropeSin)
@@ -94,8 +93,7 @@ public final class BatchDecoder {
             VectorOps.add(xb2, into: x, n * dim)
 
             Kernels.rmsNorm(x, weight: lw.ffnNorm, eps: c.normEps, n: dim, nTokens: n, out: xb)
-            Kernels.matmul(lw.wGate, x: xb, nTokens: n, y: hb)
-            Kernels.matmul(lw.wUp, x: xb, nTokens: n, y: hb2)
+            Kernels.matmul(x: xb, nTokens: n, (lw.wGate, hb), (lw.wUp, hb2))
             Kernels.swiglu(gate: hb, up: hb2, n: n * hidden)
             Kernels.matmul(lw.wDown, x: hb, nTokens: n, y: xb2)
             VectorOps.add(xb2, into: x, n * dim)
@@ -118,6 +116,35 @@ public final class BatchDecoder {
         let dim = c.dim, hs = c.headSize, kvDim = c.kvDim, group = c.groupSize, nHeads = c.nHeads
         let scale = 1 / Float(hs).squareRoot()
         let q = self.q, att = self.att
+        if FastAttention.isAvailable(nHeads: nHeads, nKVHeads: c.nKVHeads) && states.count > 1 {
+            // All sequences in one pass over the workers: (sequence, KV head) work items.
+            let n = states.count
+            let done = withUnsafeTemporaryAllocation(of: KVSegment.self, capacity: n * KVCache.maxSegments) { segs in
+                withUnsafeTemporaryAllocation(of: AttentionQuery.self, capacity: n) { queries in
+                    var used = 0
+                    for (i, s) in states.enumerated() {
+                        let first = used
+                        var overflow = false
+                        s.cache.forEachSegment(layer: l, end: s.position + 1) { p0, count, keys, values in
+                            if used - first < KVCache.maxSegments {
+                                segs.initializeElement(at: used, to: KVSegment(first: p0, count: count, keys: keys, values: values))
+                                used += 1
+                            } else {
+                                overflow = true
+                            }
+                        }
+                        if overflow { return false }
+                        queries.initializeElement(at: i, to: AttentionQuery(
+                            q: q + i * dim, position: s.position,
+                            segments: UnsafeBufferPointer(rebasing: segs[first..<used]), out: att + i * dim))
+                    }
+                    FastAttention.causalBatch(UnsafeBufferPointer(queries), nHeads: nHeads, nKVHeads: c.nKVHeads,
+                                              headSize: hs, kvDim: kvDim)
+                    return true
+                }
+            }
+            if done { return }
+        }
         if FastAttention.isAvailable(nHeads: nHeads, nKVHeads: c.nKVHeads) {
             var done = true
             for (i, s) in states.enumerated() {
