@@ -24,15 +24,15 @@ static inline float eff_hsum(__m256 v) {
 // One packed block (KIND 0: Q4_1, 1: Q4_0, 2: Q8_0) holds, for rows r = 0..7:
 //   Q4_1: f16 d[8], f16 m[8], 4 chunks of 32 bytes                          (160 bytes)
 //   Q4_0: f16 d[8], 4 chunks                                                (144 bytes)
-//   Q8_0: f16 d[8], 16 bytes unused, i32 c[8] = -128 * sum_j w[r][j], 8 chunks (320 bytes)
+//   Q8_0: f16 d[8], i16 n[8] = -sum_j w[r][j], 8 chunks                    (288 bytes)
 // In every chunk the 4-byte lane r belongs to row r: Q4 chunk c = row r's qs[4c..4c+3]
 // (low nibbles are columns 4c..4c+3, high nibbles 16+4c..), Q8_0 chunk g = row r's
 // qs[4g..4g+3]. So one broadcast 4-byte group of activations times one chunk gives 8 rows'
 // partial dot products in 8 lanes with no horizontal sums: the float work per block
 // (convert, scale, FMA) is shared by 8 rows instead of repeated per row. The layout lives
 // only in per-thread scratch: each group of 8 rows is packed from the ggml rows when used.
-#define EFF_X8_BYTES(KIND) ((size_t)((KIND) == 0 ? 160 : ((KIND) == 1 ? 144 : 320)))
-#define EFF_X8_QS(KIND) ((KIND) == 0 ? 32 : ((KIND) == 1 ? 16 : 64))
+#define EFF_X8_BYTES(KIND) ((size_t)((KIND) == 0 ? 160 : ((KIND) == 1 ? 144 : 288)))
+#define EFF_X8_QS(KIND) ((KIND) == 0 ? 32 : ((KIND) == 1 ? 16 : 32))
 
 static inline __m256i eff_load2x16(const uint8_t *lo, const uint8_t *hi) {
     return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)lo)),
@@ -92,8 +92,10 @@ static inline __attribute__((always_inline)) void eff_pack_x8(const int KIND, co
             const __m256i ones8 = _mm256_set1_epi8(1);
             __m256i s16 = _mm256_maddubs_epi16(ones8, c[0]);
             for (int g = 1; g < 8; g++) s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(ones8, c[g]));
-            const __m256i sum = _mm256_madd_epi16(s16, _mm256_set1_epi16(1));
-            _mm256_storeu_si256((__m256i *)(dst + 32), _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(sum, 7)));
+            const __m256i sum = _mm256_madd_epi16(s16, _mm256_set1_epi16(1));  // |sum| <= 4096
+            const __m256i neg = _mm256_sub_epi32(_mm256_setzero_si256(), sum);
+            const __m128i n16 = _mm_packs_epi32(_mm256_castsi256_si128(neg), _mm256_extracti128_si256(neg, 1));
+            _mm_storeu_si128((__m128i *)(dst + 16), n16);
         }
     }
 }
@@ -107,7 +109,7 @@ static __thread size_t tl_x8_cap;
 static void eff_x8_key_init(void) { pthread_key_create(&g_x8_key, free); }
 
 static uint8_t *eff_x8_scratch(size_t bytes) {
-    if (bytes <= tl_x8_cap) return tl_x8;
+    if (tl_x8 && bytes <= tl_x8_cap) return tl_x8;
     pthread_once(&g_x8_once, eff_x8_key_init);
     free(tl_x8);
     size_t cap = bytes < 16384 ? 16384 : (bytes + 63) & ~(size_t)63;
@@ -115,6 +117,11 @@ static uint8_t *eff_x8_scratch(size_t bytes) {
     tl_x8_cap = tl_x8 ? cap : 0;
     pthread_setspecific(g_x8_key, tl_x8);
     return tl_x8;
+}
+
+static void eff_fill_nan(int rowBegin, int rowEnd, int nTokens, float *y, int ldy) {
+    for (int t = 0; t < nTokens; t++)
+        for (int r = rowBegin; r < rowEnd; r++) y[(size_t)t * ldy + r] = NAN;
 }
 
 #define SUFFIX avx2
@@ -156,6 +163,32 @@ void eff_matmul_q8_0(const uint8_t *w, size_t rowBytes, int rowBegin, int rowEnd
                      const eff_q8a_block *x, int nTokens, float *y, int ldy) {
     if (use_vnni()) matmul_q8_0_vnni(w, rowBytes, rowBegin, rowEnd, nBlocks, x, nTokens, y, ldy);
     else matmul_q8_0_avx2(w, rowBytes, rowBegin, rowEnd, nBlocks, x, nTokens, y, ldy);
+}
+
+size_t eff_x8_bytes(int kind, int rows, int nBlocks) {
+    return (size_t)((rows + 7) / 8) * (size_t)nBlocks * EFF_X8_BYTES(kind);
+}
+
+void eff_x8_pack(int kind, const uint8_t *w, size_t rowBytes, int rows, int rowBegin, int rowEnd, int nBlocks,
+                 uint8_t *packed) {
+    for (int r0 = rowBegin; r0 < rowEnd; r0 += 8) {
+        const uint8_t *rp[8];
+        // The last group of a matrix repeats its last row in the missing lanes.
+        for (int i = 0; i < 8; i++) rp[i] = w + (size_t)(r0 + i < rows ? r0 + i : rows - 1) * rowBytes;
+        uint8_t *dst = packed + (size_t)(r0 / 8) * nBlocks * EFF_X8_BYTES(kind);
+        // Q8_0's row sums are always stored: the ISA is chosen per call (eff_set_use_vnni).
+        if (kind == 0) eff_pack_x8(0, 0, rp, nBlocks, dst, rp[0], 0);
+        else if (kind == 1) eff_pack_x8(1, 0, rp, nBlocks, dst, rp[0], 0);
+        else eff_pack_x8(2, 1, rp, nBlocks, dst, rp[0], 0);
+    }
+}
+
+void eff_matmul_x8(int kind, const uint8_t *packed, int rowBegin, int rowEnd, int nBlocks,
+                   const eff_q8a_block *x, int nTokens, float *y, int ldy) {
+    const int v = use_vnni();
+    if (kind == 0) (v ? matmul_x8_q4_1_vnni : matmul_x8_q4_1_avx2)(packed, rowBegin, rowEnd, nBlocks, x, nTokens, y, ldy);
+    else if (kind == 1) (v ? matmul_x8_q4_0_vnni : matmul_x8_q4_0_avx2)(packed, rowBegin, rowEnd, nBlocks, x, nTokens, y, ldy);
+    else (v ? matmul_x8_q8_0_vnni : matmul_x8_q8_0_avx2)(packed, rowBegin, rowEnd, nBlocks, x, nTokens, y, ldy);
 }
 
 void eff_quantize_q8a(const float *x, int n, eff_q8a_block *out) {

@@ -45,13 +45,17 @@ static inline __attribute__((always_inline)) __m256i FN(dot8)(const int KIND, co
 /// with the weights straight from memory.
 static inline __attribute__((always_inline)) void FN(tile8)(
     const int KIND, const uint8_t *pk, int nBlocks, const eff_q8a_block *x, const uint8_t *xu,
-    const int NT, float *y, int ldy, int nValid)
+    const int NT, float *y, int ldy, int laneLo, int laneHi, size_t pfAhead, const uint8_t *pfEnd)
 {
     const int biased = USE_VNNI && KIND == 2;
     __m256 acc[8];
     for (int k = 0; k < NT; k++) acc[k] = _mm256_setzero_ps();
     for (int b = 0; b < nBlocks; b++) {
         const uint8_t *blk = pk + (size_t)b * EFF_X8_BYTES(KIND);
+        // Software prefetch of the packed weights pfAhead bytes on (0: none): the hardware
+        // prefetcher alone left single-token products of DRAM-resident weights ~1.5x slower.
+        if (pfAhead && blk + pfAhead < pfEnd)
+            for (size_t o = 0; o < EFF_X8_BYTES(KIND); o += 64) _mm_prefetch((const char *)(blk + pfAhead + o), _MM_HINT_T0);
         const uint8_t *qs = blk + EFF_X8_QS(KIND);
         const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk));
         __m256 m = _mm256_setzero_ps();
@@ -68,13 +72,16 @@ static inline __attribute__((always_inline)) void FN(tile8)(
         } else if (!biased) {
             for (int g = 0; g < 8; g++) w[g] = _mm256_abs_epi8(_mm256_loadu_si256((const __m256i *)(qs + 32 * g)));
         }
+        // VNNI Q8_0: -128 sum_j w[r][j], the offset the +128 on the activations adds.
+        const __m256i corr = biased ? _mm256_slli_epi32(_mm256_cvtepi16_epi32(_mm_loadu_si128((const __m128i *)(blk + 16))), 7)
+                                    : _mm256_setzero_si256();
         for (int k = 0; k < NT; k++) {
             const eff_q8a_block *xb = x + (size_t)k * nBlocks + b;
             __m256i s;
             if (biased) {
 #if USE_VNNI
                 const int32_t *xq = (const int32_t *)(xu + ((size_t)k * nBlocks + b) * 32);
-                s = _mm256_loadu_si256((const __m256i *)(blk + 32));  // -128 sum w
+                s = corr;
                 for (int g = 0; g < 8; g++)
                     s = _mm256_dpbusd_avx_epi32(s, _mm256_set1_epi32(xq[g]), _mm256_loadu_si256((const __m256i *)(qs + 32 * g)));
 #endif
@@ -86,35 +93,94 @@ static inline __attribute__((always_inline)) void FN(tile8)(
         }
     }
     for (int k = 0; k < NT; k++) {
-        if (nValid == 8) {
+        if (laneLo == 0 && laneHi == 8) {
             _mm256_storeu_ps(y + (size_t)k * ldy, acc[k]);
         } else {
             float t[8];
             _mm256_storeu_ps(t, acc[k]);
-            for (int r = 0; r < nValid; r++) y[(size_t)k * ldy + r] = t[r];
+            for (int r = laneLo; r < laneHi; r++) y[(size_t)k * ldy + r] = t[r];
         }
     }
 }
 
-/// Rows [rowBegin, rowEnd) in groups of 8: each group's blocks are packed once into the
-/// x8 layout (per-thread scratch), then multiplied by the tokens 8 at a time.
+/// One packed 8-row group times all tokens, 8 at a time; stores lanes [laneLo, laneHi) of
+/// each token's row (y points at lane 0's output for token 0).
+static inline __attribute__((always_inline)) void FN(group_tokens)(
+    const int KIND, const uint8_t *pk, int nBlocks, const eff_q8a_block *x, const uint8_t *xu,
+    int nTokens, float *y, int ldy, int laneLo, int laneHi, size_t pfAhead, const uint8_t *pfEnd)
+{
+    int t = 0;
+    for (; t + 8 <= nTokens; t += 8, pfAhead = 0)  // only the first pass streams from memory
+        FN(tile8)(KIND, pk, nBlocks, x + (size_t)t * nBlocks, xu + (size_t)t * nBlocks * 32, 8,
+                  y + (size_t)t * ldy, ldy, laneLo, laneHi, pfAhead, pfEnd);
+    const eff_q8a_block *xt = x + (size_t)t * nBlocks;
+    const uint8_t *xut = xu + (size_t)t * nBlocks * 32;
+    float *yt = y + (size_t)t * ldy;
+    switch (nTokens - t) {
+    case 7: FN(tile8)(KIND, pk, nBlocks, xt, xut, 7, yt, ldy, laneLo, laneHi, pfAhead, pfEnd); break;
+    case 6: FN(tile8)(KIND, pk, nBlocks, xt, xut, 6, yt, ldy, laneLo, laneHi, pfAhead, pfEnd); break;
+    case 5: FN(tile8)(KIND, pk, nBlocks, xt, xut, 5, yt, ldy, laneLo, laneHi, pfAhead, pfEnd); break;
+    case 4: FN(tile8)(KIND, pk, nBlocks, xt, xut, 4, yt, ldy, laneLo, laneHi, pfAhead, pfEnd); break;
+    case 3: FN(tile8)(KIND, pk, nBlocks, xt, xut, 3, yt, ldy, laneLo, laneHi, pfAhead, pfEnd); break;
+    case 2: FN(tile8)(KIND, pk, nBlocks, xt, xut, 2, yt, ldy, laneLo, laneHi, pfAhead, pfEnd); break;
+    case 1: FN(tile8)(KIND, pk, nBlocks, xt, xut, 1, yt, ldy, laneLo, laneHi, pfAhead, pfEnd); break;
+    default: break;
+    }
+}
+
+/// Per-thread scratch of `extra` bytes followed, for VNNI's Q8_0, by the activations' int8
+/// values + 128 (u8, 32 bytes per block). Returns the scratch; *xu points at the biased copy.
+static inline __attribute__((always_inline)) uint8_t *FN(scratch_xu)(const int KIND, size_t extra,
+                                                                      const eff_q8a_block *x, size_t nxBlocks,
+                                                                      uint8_t **xu) {
+    const int biased = USE_VNNI && KIND == 2;
+    uint8_t *p = eff_x8_scratch(extra + (biased ? nxBlocks * 32 : 0));
+    if (!p) return NULL;
+    *xu = p + extra;
+    if (biased) {
+        const __m256i bias = _mm256_set1_epi8((char)0x80);
+        for (size_t i = 0; i < nxBlocks; i++)
+            _mm256_storeu_si256((__m256i *)(*xu + 32 * i), _mm256_xor_si256(bias, _mm256_loadu_si256((const __m256i *)x[i].qs)));
+    }
+    return p;
+}
+
+/// Rows [rowBegin, rowEnd) of a matrix already in the x8 layout (`packed`: group g of rows
+/// 8g..8g+7 at g * nBlocks blocks); rowBegin need not be a multiple of 8.
+static inline __attribute__((always_inline)) void FN(matmul_x8)(const int KIND, const uint8_t *packed, int rowBegin,
+                         int rowEnd, int nBlocks, const eff_q8a_block *x, int nTokens,
+                         float *y, int ldy)
+{
+    uint8_t *xu = NULL;
+    if (!FN(scratch_xu)(KIND, 0, x, (size_t)nTokens * nBlocks, &xu)) {
+        eff_fill_nan(rowBegin, rowEnd, nTokens, y, ldy);  // out of memory: visible, not stale
+        return;
+    }
+    const size_t groupBytes = (size_t)nBlocks * EFF_X8_BYTES(KIND);
+    const uint8_t *end = packed + (size_t)((rowEnd + 7) / 8) * groupBytes;
+    // Prefetch about 12 KB ahead: a DRAM latency's worth of single-token work.
+    const size_t ahead = (12288 / groupBytes + 1) * groupBytes;
+    for (int g = rowBegin / 8; g * 8 < rowEnd; g++) {
+        const int lo = rowBegin > 8 * g ? rowBegin - 8 * g : 0;
+        const int hi = rowEnd < 8 * g + 8 ? rowEnd - 8 * g : 8;
+        FN(group_tokens)(KIND, packed + (size_t)g * groupBytes, nBlocks, x, xu, nTokens, y + 8 * g, ldy, lo, hi,
+                         ahead, end);
+    }
+}
+
+/// Rows [rowBegin, rowEnd) of a ggml-layout matrix in groups of 8: each group's blocks are
+/// packed into the x8 layout in per-thread scratch when used, then multiplied by the tokens
+/// 8 at a time. Same arithmetic as matmul_x8, without a packed copy of the weights.
 static inline __attribute__((always_inline)) void FN(matmul_q)(const int KIND, const uint8_t *w, size_t rowBytes, int rowBegin,
                          int rowEnd, int nBlocks, const eff_q8a_block *x, int nTokens,
                          float *y, int ldy)
 {
-    const int biased = USE_VNNI && KIND == 2;
     const size_t packBytes = (size_t)nBlocks * EFF_X8_BYTES(KIND);
-    uint8_t *pk = eff_x8_scratch(packBytes + (biased ? (size_t)nTokens * nBlocks * 32 : 0));
-    if (!pk) {  // out of memory: make the failure visible rather than leave stale outputs
-        for (int t = 0; t < nTokens; t++)
-            for (int r = rowBegin; r < rowEnd; r++) y[(size_t)t * ldy + r] = NAN;
+    uint8_t *xu = NULL;
+    uint8_t *pk = FN(scratch_xu)(KIND, packBytes, x, (size_t)nTokens * nBlocks, &xu);
+    if (!pk) {
+        eff_fill_nan(rowBegin, rowEnd, nTokens, y, ldy);  // out of memory: visible, not stale
         return;
-    }
-    uint8_t *xu = pk + packBytes;
-    if (biased) {
-        const __m256i bias = _mm256_set1_epi8((char)0x80);
-        for (size_t i = 0; i < (size_t)nTokens * nBlocks; i++)
-            _mm256_storeu_si256((__m256i *)(xu + 32 * i), _mm256_xor_si256(bias, _mm256_loadu_si256((const __m256i *)x[i].qs)));
     }
     for (int r0 = rowBegin; r0 < rowEnd; r0 += 8) {
         const int nValid = rowEnd - r0 < 8 ? rowEnd - r0 : 8;
@@ -124,24 +190,8 @@ static inline __attribute__((always_inline)) void FN(matmul_q)(const int KIND, c
         // Prefetch the group two ahead: ~100 ns of work per group at one token covers DRAM latency.
         const int pf = r0 + 16 < rowEnd ? r0 + 16 : rowEnd;
         const int pfRows = rowEnd - pf < 8 ? rowEnd - pf : 8;
-        eff_pack_x8(KIND, biased, rows, nBlocks, pk, w + (size_t)pf * rowBytes, (size_t)pfRows * rowBytes);
-        int t = 0;
-        for (; t + 8 <= nTokens; t += 8)
-            FN(tile8)(KIND, pk, nBlocks, x + (size_t)t * nBlocks, xu + (size_t)t * nBlocks * 32, 8,
-                      y + (size_t)t * ldy + r0, ldy, nValid);
-        const eff_q8a_block *xt = x + (size_t)t * nBlocks;
-        const uint8_t *xut = xu + (size_t)t * nBlocks * 32;
-        float *yt = y + (size_t)t * ldy + r0;
-        switch (nTokens - t) {
-        case 7: FN(tile8)(KIND, pk, nBlocks, xt, xut, 7, yt, ldy, nValid); break;
-        case 6: FN(tile8)(KIND, pk, nBlocks, xt, xut, 6, yt, ldy, nValid); break;
-        case 5: FN(tile8)(KIND, pk, nBlocks, xt, xut, 5, yt, ldy, nValid); break;
-        case 4: FN(tile8)(KIND, pk, nBlocks, xt, xut, 4, yt, ldy, nValid); break;
-        case 3: FN(tile8)(KIND, pk, nBlocks, xt, xut, 3, yt, ldy, nValid); break;
-        case 2: FN(tile8)(KIND, pk, nBlocks, xt, xut, 2, yt, ldy, nValid); break;
-        case 1: FN(tile8)(KIND, pk, nBlocks, xt, xut, 1, yt, ldy, nValid); break;
-        default: break;
-        }
+        eff_pack_x8(KIND, USE_VNNI, rows, nBlocks, pk, w + (size_t)pf * rowBytes, (size_t)pfRows * rowBytes);
+        FN(group_tokens)(KIND, pk, nBlocks, x, xu, nTokens, y + r0, ldy, 0, nValid, 0, pk);
     }
 }
 
@@ -156,6 +206,19 @@ static void FN(matmul_q4_0)(const uint8_t *w, size_t rowBytes, int rowBegin, int
 static void FN(matmul_q8_0)(const uint8_t *w, size_t rowBytes, int rowBegin, int rowEnd,
                             int nBlocks, const eff_q8a_block *x, int nTokens, float *y, int ldy) {
     FN(matmul_q)(2, w, rowBytes, rowBegin, rowEnd, nBlocks, x, nTokens, y, ldy);
+}
+
+static void FN(matmul_x8_q4_1)(const uint8_t *p, int rowBegin, int rowEnd, int nBlocks,
+                               const eff_q8a_block *x, int nTokens, float *y, int ldy) {
+    FN(matmul_x8)(0, p, rowBegin, rowEnd, nBlocks, x, nTokens, y, ldy);
+}
+static void FN(matmul_x8_q4_0)(const uint8_t *p, int rowBegin, int rowEnd, int nBlocks,
+                               const eff_q8a_block *x, int nTokens, float *y, int ldy) {
+    FN(matmul_x8)(1, p, rowBegin, rowEnd, nBlocks, x, nTokens, y, ldy);
+}
+static void FN(matmul_x8_q8_0)(const uint8_t *p, int rowBegin, int rowEnd, int nBlocks,
+                               const eff_q8a_block *x, int nTokens, float *y, int ldy) {
+    FN(matmul_x8)(2, p, rowBegin, rowEnd, nBlocks, x, nTokens, y, ldy);
 }
 
 #undef FN

@@ -29,13 +29,15 @@ import Testing
             dequantized = try type.dequantize(stored, count: rows * cols)
         }
 
-        func matmul(_ x: [Float], nTokens: Int, pool: ComputePool) throws -> [Float] {
+        /// The fast product; `packed: false` reads the ggml layout instead of the x8 copy.
+        func matmul(_ x: [Float], nTokens: Int, pool: ComputePool, packed: Bool = true) throws -> [Float] {
             var y = [Float](repeating: .nan, count: nTokens * rows)
             try stored.withUnsafeBytes { sb in
                 let w = try WeightMatrix(type: type, data: sb.baseAddress!, rows: rows, cols: cols)
                 x.withUnsafeBufferPointer { xb in
                     y.withUnsafeMutableBufferPointer { yb in
-                        FastKernels.matmul(w, x: xb.baseAddress!, nTokens: nTokens, y: yb.baseAddress!, pool: pool)
+                        FastKernels.matmul(w, x: xb.baseAddress!, nTokens: nTokens, y: yb.baseAddress!, pool: pool,
+                                           packedWeights: packed)
                     }
                 }
             }
@@ -106,6 +108,35 @@ import Testing
         for t in 0..<nTokens {
             let one = try m.matmul(Array(x[(t * m.cols)..<((t + 1) * m.cols)]), nTokens: 1, pool: pool)
             #expect(one == Array(batched[(t * m.rows)..<((t + 1) * m.rows)]))
+        }
+    }
+
+    @Test(arguments: [GGMLType.q4_1, .q4_0, .q8_0])
+    func packedAndGGMLLayoutsGiveIdenticalResults(_ type: GGMLType) throws {
+        guard FastKernels.isAvailable else { return }
+        // The x8 copy and packing 8 rows into scratch per product run the same tile, on
+        // both ISAs; 37 rows leave a partial last group.
+        let m = try TestMatrix(type, rows: 37, cols: 160, seed: 61)
+        let pool = ComputePool(threads: 2)
+        defer { eff_set_use_vnni(1) }
+        for vnni: Int32 in [0, 1] {
+            eff_set_use_vnni(vnni)
+            for nTokens in 1...9 {
+                let x = testValues(nTokens * m.cols, seed: UInt64(62 + nTokens), scale: 2)
+                let packed = try m.matmul(x, nTokens: nTokens, pool: pool)
+                let direct = try m.matmul(x, nTokens: nTokens, pool: pool, packed: false)
+                #expect(packed == direct, "\(type) vnni \(vnni) \(nTokens) tokens")
+                #expect(!packed.contains { $0.isNaN })
+            }
+        }
+        try m.stored.withUnsafeBytes { sb in
+            let w = try WeightMatrix(type: type, data: sb.baseAddress!, rows: m.rows, cols: m.cols)
+            #expect(w.packed?.isPacked == false)
+            #expect(PackedWeights.byteCount(w) == 40 * 5 * (type == .q4_1 ? 20 : type == .q4_0 ? 18 : 36))
+            var y = [Float](repeating: 0, count: m.rows)
+            let x = testValues(m.cols, seed: 1)
+            FastKernels.matmul(w, x: x, nTokens: 1, y: &y, pool: pool)
+            #expect(w.packed?.isPacked == true)  // built on first use, kept by the view
         }
     }
 

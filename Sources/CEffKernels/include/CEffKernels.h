@@ -44,6 +44,22 @@ void eff_matmul_q4_0(const uint8_t *w, size_t rowBytes, int rowBegin, int rowEnd
 void eff_matmul_q8_0(const uint8_t *w, size_t rowBytes, int rowBegin, int rowEnd, int nBlocks,
                      const eff_q8a_block *x, int nTokens, float *y, int ldy);
 
+/// Bytes of the x8 layout of a `rows` x `nBlocks * 32` matrix of kind 0 (Q4_1), 1 (Q4_0)
+/// or 2 (Q8_0): 8 rows interleaved per block (see matmul.c), rows padded to a multiple of 8.
+/// Q4_1 and Q4_0 take as many bytes per row as ggml's layout (plus padding rows), Q8_0
+/// 288 / 272 as many (it also stores each row's block sum, for VNNI).
+size_t eff_x8_bytes(int kind, int rows, int nBlocks);
+
+/// Packs rows [rowBegin, rowEnd) (rowBegin a multiple of 8) of the ggml-layout matrix `w`
+/// (`rows` rows of `rowBytes`) into `packed` (eff_x8_bytes in size).
+void eff_x8_pack(int kind, const uint8_t *w, size_t rowBytes, int rows, int rowBegin, int rowEnd, int nBlocks,
+                 uint8_t *packed);
+
+/// The quantized matmuls above from a matrix packed by eff_x8_pack: rows [rowBegin, rowEnd)
+/// (any bounds), bit-identical to eff_matmul_q4_1 / q4_0 / q8_0 on the ggml layout.
+void eff_matmul_x8(int kind, const uint8_t *packed, int rowBegin, int rowEnd, int nBlocks,
+                   const eff_q8a_block *x, int nTokens, float *y, int ldy);
+
 /// F16 weights times float activations (`x` is (nTokens, ldx)); `cols` any multiple of 8
 /// is fast, a tail is handled.
 void eff_matmul_f16(const uint16_t *w, size_t rowBytes, int rowBegin, int rowEnd, int cols,

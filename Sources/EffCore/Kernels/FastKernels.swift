@@ -7,14 +7,16 @@ import CEffKernels
 /// so the inner loop is an int8 dot product; F16 and F32 weights multiply floats directly.
 /// Rows are split over the pool's threads in chunks of 16.
 ///
-/// Quantized tiles are 8 rows x up to 8 tokens: each group of 8 rows is first packed into a
-/// row-interleaved block layout (per-thread scratch, see matmul.c), so one broadcast group
-/// of 4 activations times one 32-byte chunk yields the 8 rows' partial dots in 8 lanes; the
-/// per-block float work (convert, scale, FMA, the Q4 offset term) is then shared by 8 rows
-/// and each packed block is reused by every token. Measured against the earlier 1-row x
-/// 4-token tile (one thread, this VM's AMD EPYC, AVX-VNNI): 1536x576 Q4_1 at 1 token
-/// 0.86x the time, at 8 tokens 0.44x, at 64 tokens 0.33x; the 49152x576 Q8_0 head 1.06x
-/// at 1 token, 0.52x at 8.
+/// Quantized tiles are 8 rows x up to 8 tokens over weights repacked once into a
+/// row-interleaved block layout (`PackedWeights`, see matmul.c): one broadcast group of 4
+/// activations times one 32-byte chunk yields the 8 rows' partial dots in 8 lanes, so the
+/// per-block float work (convert, scale, FMA, the Q4 offset term) is shared by 8 rows and
+/// each block is unpacked once for all tokens. Measured against the earlier 1-row x 4-token
+/// tile on the ggml layout (one thread, this VM's AMD EPYC, AVX-VNNI, time ratio new/old):
+/// 1536x576 Q4_1 0.20 at 1 token, 0.35 at 8, 0.35 at 64; the 49152x576 Q8_0 head (DRAM
+/// resident) 0.57 at 1 token, 0.34 at 8. Without the packed copy (packing 8 rows into
+/// scratch on every product, same results) the ratios were 0.59-0.86 at 1 token and 0.45 at
+/// 8, and the Q8_0 head was 1.4x slower at 1 token.
 ///
 /// Why C and not Swift (measured, CPU time per 1536x576 Q4_1 matrix-vector product, one
 /// thread): the best Swift form (plain loops over `UnsafePointer`, the nibble/int8 dot as an
@@ -29,22 +31,26 @@ public enum FastKernels {
     static let parallelThreshold = 1024
 
     /// `Y(nTokens, out) = X(nTokens, in) · W^T` (see `Kernels.matmul`), on `pool`.
+    /// `packedWeights: false` multiplies straight from the ggml layout (same results; tests).
     public static func matmul(_ w: WeightMatrix, x: UnsafePointer<Float>, nTokens: Int,
-                              y: UnsafeMutablePointer<Float>, pool: ComputePool = .shared) {
+                              y: UnsafeMutablePointer<Float>, pool: ComputePool = .shared,
+                              packedWeights: Bool = true) {
         guard nTokens > 0, w.rows > 0 else { return }
-        pool.exclusive { matmulHoldingPool(w, x: x, nTokens: nTokens, y: y, pool: pool) }
+        pool.exclusive { matmulHoldingPool(w, x: x, nTokens: nTokens, y: y, pool: pool, packedWeights: packedWeights) }
     }
 
     private static func matmulHoldingPool(_ w: WeightMatrix, x: UnsafePointer<Float>, nTokens: Int,
-                                          y: UnsafeMutablePointer<Float>, pool: ComputePool) {
+                                          y: UnsafeMutablePointer<Float>, pool: ComputePool,
+                                          packedWeights: Bool) {
         let rows = w.rows, cols = w.cols, rowBytes = w.rowBytes
         let ldy = Int32(rows)
         switch w.type {
         case .q4_1, .q4_0, .q8_0:
             let nBlocks = cols / 32
+            let pw = packedWeights ? w.packed?.pointer(for: w, pool: pool) : nil
             let xq = quantizeActivations(x, cols: cols, nTokens: nTokens, pool: pool)
             split(rows, work: rows * nBlocks * nTokens, pool: pool) { r in
-                runQuantized(w, rows: r, xq: xq, nTokens: nTokens, y: y)
+                runQuantized(w, packed: pw, rows: r, xq: xq, nTokens: nTokens, y: y)
             }
         case .f16:
             let wp = w.data.assumingMemoryBound(to: UInt16.self)
@@ -83,32 +89,39 @@ public enum FastKernels {
             return
         }
         pool.exclusive {
+            let pa = wa.packed?.pointer(for: wa, pool: pool), pb = wb.packed?.pointer(for: wb, pool: pool)
+            let pc = c.flatMap { $0.0.packed?.pointer(for: $0.0, pool: pool) }
             let nBlocks = wa.cols / 32
             let xq = quantizeActivations(x, cols: wa.cols, nTokens: nTokens, pool: pool)
             let rowsC = c?.0.rows ?? 0
             let total = wa.rows + wb.rows + rowsC
             split(total, work: total * nBlocks * nTokens, pool: pool) { r in
                 // The chunk's rows within each matrix (rows of a, then b, then c).
-                runQuantized(wa, rows: r.clamped(to: 0..<wa.rows), xq: xq, nTokens: nTokens, y: a.1)
+                runQuantized(wa, packed: pa, rows: r.clamped(to: 0..<wa.rows), xq: xq, nTokens: nTokens, y: a.1)
                 let rb = r.clamped(to: wa.rows..<(wa.rows + wb.rows))
-                runQuantized(wb, rows: (rb.lowerBound - wa.rows)..<(rb.upperBound - wa.rows), xq: xq, nTokens: nTokens, y: b.1)
+                runQuantized(wb, packed: pb, rows: (rb.lowerBound - wa.rows)..<(rb.upperBound - wa.rows), xq: xq, nTokens: nTokens, y: b.1)
                 if let c {
                     let rc = r.clamped(to: (wa.rows + wb.rows)..<total)
                     let o = wa.rows + wb.rows
-                    runQuantized(c.0, rows: (rc.lowerBound - o)..<(rc.upperBound - o), xq: xq, nTokens: nTokens, y: c.1)
+                    runQuantized(c.0, packed: pc, rows: (rc.lowerBound - o)..<(rc.upperBound - o), xq: xq, nTokens: nTokens, y: c.1)
                 }
             }
         }
     }
 
-    /// Rows `rows` of a quantized `w` times the quantized activations `xq`, on this thread.
+    /// Rows `rows` of a quantized `w` times the quantized activations `xq`, on this thread,
+    /// from the packed copy when there is one.
     @inline(__always)
-    static func runQuantized(_ w: WeightMatrix, rows: Range<Int>, xq: UnsafePointer<eff_q8a_block>, nTokens: Int,
-                             y: UnsafeMutablePointer<Float>) {
+    static func runQuantized(_ w: WeightMatrix, packed: UnsafeRawPointer?, rows: Range<Int>,
+                             xq: UnsafePointer<eff_q8a_block>, nTokens: Int, y: UnsafeMutablePointer<Float>) {
         guard !rows.isEmpty else { return }
-        let wp = w.data.assumingMemoryBound(to: UInt8.self)
         let lo = Int32(rows.lowerBound), hi = Int32(rows.upperBound)
         let nb = Int32(w.cols / 32), nt = Int32(nTokens), ldy = Int32(w.rows)
+        if let packed, let kind = PackedWeights.kind(w.type) {
+            eff_matmul_x8(kind, packed.assumingMemoryBound(to: UInt8.self), lo, hi, nb, xq, nt, y, ldy)
+            return
+        }
+        let wp = w.data.assumingMemoryBound(to: UInt8.self)
         switch w.type {
         case .q4_1: eff_matmul_q4_1(wp, w.rowBytes, lo, hi, nb, xq, nt, y, ldy)
         case .q4_0: eff_matmul_q4_0(wp, w.rowBytes, lo, hi, nb, xq, nt, y, ldy)

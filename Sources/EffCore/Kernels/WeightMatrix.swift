@@ -13,6 +13,9 @@ public struct WeightMatrix: @unchecked Sendable {
     public let cols: Int
     /// Bytes per stored row, `type.rowBytes(cols)`.
     public let rowBytes: Int
+    /// The fast kernels' repacked copy (quantized formats only), shared by copies of this
+    /// view and built on first use; the reference kernels read `data`.
+    public let packed: PackedWeights?
 
     /// A view of `rows x cols` elements at `data`; fails when the format has no kernels or
     /// `cols` is not a whole number of blocks.
@@ -26,6 +29,7 @@ public struct WeightMatrix: @unchecked Sendable {
         self.rows = rows
         self.cols = cols
         self.rowBytes = rb
+        packed = PackedWeights.kind(type) != nil ? PackedWeights() : nil
     }
 
     /// Total bytes of the stored matrix.
