@@ -131,4 +131,10 @@ public protocol ChatBackend: AnyObject {
     var contextUsed: Int { get }
     /// Attention statistics measured during the last `generate`, if the backend observes them.
     var lastAttention: AttentionSummary? { get }
+    /// Skeleton-of-Thought over this backend's model; nil when it cannot run SoT.
+    var sot: ChatSoTSupport? { get }
+}
+
+extension ChatBackend {
+    public var sot: ChatSoTSupport? { nil }
 }

@@ -5,7 +5,7 @@ import Foundation
 /// `EventQueue`, publishes `ChatSnapshot`s (newest wins) and autosaves every turn.
 public actor ChatEngine {
     /// A backend handed across threads; only one compute thread uses it at a time.
-    private final class BackendBox: @unchecked Sendable {
+    final class BackendBox: @unchecked Sendable {
         let backend: ChatBackend
         init(_ b: ChatBackend) { backend = b }
     }
@@ -13,13 +13,15 @@ public actor ChatEngine {
     public nonisolated let events = EventQueue<ChatEvent>()
     public nonisolated let snapshots: SnapshotBox<ChatSnapshot>
     public let store: SessionStore?
-    private let box: BackendBox
-    private var settings: SamplerSettings
+    let box: BackendBox
+    let settings: SamplerSettings
     private var system: String?
     private var techniques = TechniqueConfig()
+    /// A finished A/B comparison waiting for the person's verdict.
+    var pendingCompare: CompareRecord?
     private(set) var messages: [TurnMessage] = []
-    private var cancel: CancellationFlag?
-    private var busy = false
+    var cancel: CancellationFlag?
+    var busy = false
     private var waiters: [CheckedContinuation<Void, Never>] = []
 
     public init(backend: ChatBackend, settings: SamplerSettings, system: String?, store: SessionStore?) {
@@ -47,79 +49,95 @@ public actor ChatEngine {
     }
 
     /// Accepts a user message and starts the answer; ignored (with a notice) while busy.
-    public func send(_ text: String) {
+    /// With SoT `on` (or `auto` and the router agreeing) the answer is a Skeleton-of-Thought
+    /// answer: skeleton first, then every point expanded at once.
+    public func send(_ text: String) async {
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !trimmed.isEmpty else { return }
         guard !busy else {
             events.push(.notice("still answering: Esc stops the current answer", isWarning: true))
             return
         }
+        await settlePendingCompare()
         busy = true
         messages.append(TurnMessage(role: "user", content: text))
         events.push(.userMessage(text))
         let flag = CancellationFlag()
         cancel = flag
-        snapshots.update { $0.isGenerating = true; $0.liveTokens = 0; $0.liveTokensPerSecond = nil }
-        let box = self.box, settings = self.settings, convo = messages
-        let events = self.events, snapshots = self.snapshots
+        let mode = sotMode
+        snapshots.update {
+            $0.isGenerating = true; $0.liveTokens = 0; $0.liveTokensPerSecond = nil
+            $0.sot = mode == .off ? nil : SoTStatus(mode: mode, stage: mode == .auto ? .routing : .skeleton,
+                                                    started: SoTTurn.now())
+        }
+        let work = TurnWork(backend: box.backend, conversation: messages, settings: settings, mode: mode,
+                            cancel: flag, events: events, snapshots: snapshots)
         ComputeThread.start(name: "effterm.generate") {
-            var answer = ""
-            var stats: TurnStats
-            var failure: String?
-            do {
-                var count = 0
-                var first: UInt64 = 0
-                stats = try box.backend.generate(messages: convo, settings: settings, cancel: flag) { piece in
-                    answer += piece
-                    count += 1
-                    events.push(.text(piece))
-                    let now = DispatchTime.now().uptimeNanoseconds
-                    if count == 1 { first = now }
-                    if count % 4 == 0 {
-                        let rate = Double(count - 1) / (Double(now - first) / 1e9)
-                        snapshots.update { $0.liveTokens = count; $0.liveTokensPerSecond = rate }
-                    }
-                }
-            } catch {
-                stats = TurnStats()
-                stats.stopReason = .failed
-                failure = "\(error)"
-            }
-            let final = stats, text = answer, err = failure
-            Task { await self.finishAnswer(text: text, stats: final, error: err) }
+            let result = work.run()
+            Task { await self.finishAnswer(result) }
         }
     }
 
-    private func finishAnswer(text: String, stats: TurnStats, error: String?) async {
+    private func finishAnswer(_ result: TurnWork.Result) async {
         let b = box.backend
-        messages.append(TurnMessage(role: "assistant", content: text))
+        let stats = result.stats
+        messages.append(TurnMessage(role: "assistant", content: result.answer))
         let turnMessages = Array(messages.suffix(2))
         events.push(.answerFinished(stats))
-        if let error { events.push(.notice("generation failed: \(error)", isWarning: true)) }
+        if let error = result.error { events.push(.notice("generation failed: \(error)", isWarning: true)) }
         let attention = b.lastAttention
         snapshots.update {
             $0.isGenerating = false
             $0.lastStats = stats
             $0.kvBytesInUse = b.kvBytesInUse
             $0.contextUsed = b.contextUsed
-            if let attention { $0.attention = attention; $0.attentionTurn = 0 }
+            if let attention, result.sot?.usedSoT != true { $0.attention = attention; $0.attentionTurn = 0 }
             $0.turns += 1
         }
+        var used = techniques
+        used.sot = result.sot?.mode ?? SoTMode.off.rawValue
         if let store {
             let index = await store.turnCount
             do {
                 try await store.append(TranscriptTurn(index: index, messages: turnMessages,
-                                                      techniques: techniques, stats: stats))
+                                                      techniques: used, stats: stats, sot: result.sot))
             } catch {
                 events.push(.notice("autosave failed: \(error)", isWarning: true))
             }
             await publishSessionInfo()
         }
+        finishJob()
+    }
+
+    func finishJob() {
         busy = false
         cancel = nil
         let w = waiters; waiters.removeAll()
         for c in w { c.resume() }
     }
+
+    /// The Skeleton-of-Thought mode for the next answers.
+    public var sotMode: SoTMode { SoTMode(rawValue: techniques.sot) ?? .off }
+
+    /// Sets the SoT mode (F7 cycles it); says when this backend cannot run SoT.
+    public func setSoTMode(_ mode: SoTMode) {
+        if mode != .off, box.backend.sot == nil {
+            events.push(.notice("Skeleton-of-Thought needs a model backend that supports it", isWarning: true))
+        }
+        techniques.sot = mode.rawValue
+        let why = box.backend.sot?.routerUnavailableReason
+        snapshots.update { $0.sotMode = mode; $0.techniques.sot = mode.rawValue }
+        switch mode {
+        case .off: events.push(.notice("SoT off: normal decoding", isWarning: false))
+        case .on: events.push(.notice("SoT on: skeleton first, then every point at once", isWarning: false))
+        case .auto:
+            if let why { events.push(.notice("SoT auto: \(why); answers will be normal", isWarning: true)) }
+            else { events.push(.notice("SoT auto: the router decides per question", isWarning: false)) }
+        }
+    }
+
+    /// Advances the SoT mode: off -> on -> auto -> off.
+    public func cycleSoTMode() { setSoTMode(sotMode.next) }
 
     /// Stops the running answer after the current token; the partial text is kept.
     public func stop() { cancel?.cancel() }

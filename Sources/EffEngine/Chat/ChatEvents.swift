@@ -12,6 +12,11 @@ public enum ChatEvent: Sendable, Equatable {
     case answerFinished(TurnStats)
     /// A short message for the status line (saved to ..., warnings, errors).
     case notice(String, isWarning: Bool)
+    /// The running answer is a Skeleton-of-Thought answer: its skeleton and points grow
+    /// through these (instead of `.text`, except after a fallback to normal decoding).
+    case sot(SoTLiveEvent)
+    /// The A/B comparison of the last question (normal against SoT).
+    case compare(CompareEvent)
 }
 
 /// Where the engine stands, newest wins. Immutable; the UI renders from it.
@@ -33,5 +38,11 @@ public struct ChatSnapshot: Sendable, Equatable {
     public var turns = 0
     /// Set when the loaded transcript came from a different model.
     public var warning: String?
+    /// The chat's Skeleton-of-Thought mode (F7 cycles it).
+    public var sotMode: SoTMode = .off
+    /// The running or last SoT turn, for the status line (nil after a normal turn in `off`).
+    public var sot: SoTStatus?
+    /// True while an A/B comparison is running.
+    public var isComparing = false
     public init() {}
 }

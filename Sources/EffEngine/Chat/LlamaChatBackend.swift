@@ -22,6 +22,10 @@ public final class LlamaChatBackend: ChatBackend, @unchecked Sendable {
     private let collector: AttentionStatsCollector
     /// Every how many decode steps attention probabilities are observed (1 = all, 0 = never).
     public var attentionSampleEvery: Int
+    /// Skeleton-of-Thought over the same weights, built on first use.
+    public var sot: ChatSoTSupport? { sotSupport }
+    private lazy var sotSupport = LlamaChatSoT(model: model, tokenizer: tokenizer, template: template,
+                                               stopTokens: stopTokens)
 
     /// Loads `modelURL`; `sha256` is the file's digest when the caller already verified it.
     public init(modelURL: URL, sha256: String? = nil, name: String? = nil, maxContext: Int? = nil,

@@ -12,6 +12,9 @@ public final class ScriptedChatBackend: ChatBackend, @unchecked Sendable {
     private var turn = 0
     private var positions = 0
     public var lastAttention: AttentionSummary?
+    /// Scripted Skeleton-of-Thought (nil: this backend cannot run SoT).
+    public var sotScript: ScriptedSoTSupport?
+    public var sot: ChatSoTSupport? { sotScript }
 
     public init(answers: [[String]], delayPerPiece: TimeInterval = 0, info: ModelInfo? = nil) {
         self.answers = answers

@@ -42,6 +42,14 @@ public actor SessionStore {
         return try save()
     }
 
+    /// Appends an A/B comparison and saves at once.
+    @discardableResult
+    public func append(_ compare: CompareRecord) throws -> URL {
+        guard transcript != nil else { throw TranscriptError.writeFailed(file: "(none)", reason: "no session started") }
+        transcript!.compares.append(compare)
+        return try save()
+    }
+
     /// Writes the transcript now and returns its path.
     @discardableResult
     public func save() throws -> URL {

@@ -36,11 +36,13 @@ public struct TranscriptTurn: Codable, Hashable, Sendable {
     public var messages: [TurnMessage]
     public var techniques: TechniqueConfig
     public var stats: TurnStats
+    /// Skeleton-of-Thought details when the turn ran in `on` or `auto` mode.
+    public var sot: SoTTurnRecord?
 
     public init(index: Int, messages: [TurnMessage], techniques: TechniqueConfig,
-                stats: TurnStats, time: Date = Date()) {
+                stats: TurnStats, sot: SoTTurnRecord? = nil, time: Date = Date()) {
         self.index = index; self.messages = messages; self.techniques = techniques
-        self.stats = stats; self.time = Transcript.timestamp(time)
+        self.stats = stats; self.sot = sot; self.time = Transcript.timestamp(time)
     }
 }
 
@@ -48,9 +50,11 @@ public struct TranscriptTurn: Codable, Hashable, Sendable {
 public struct Transcript: Hashable, Sendable {
     public var header: TranscriptHeader
     public var turns: [TranscriptTurn]
+    /// A/B comparisons with their verdicts (each after the turn it compared).
+    public var compares: [CompareRecord]
 
-    public init(header: TranscriptHeader, turns: [TranscriptTurn] = []) {
-        self.header = header; self.turns = turns
+    public init(header: TranscriptHeader, turns: [TranscriptTurn] = [], compares: [CompareRecord] = []) {
+        self.header = header; self.turns = turns; self.compares = compares
     }
 
     /// The conversation as the model sees it (system message first when present).
@@ -67,7 +71,14 @@ public struct Transcript: Hashable, Sendable {
         enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var data = try enc.encode(header)
         data.append(0x0A)
-        for t in turns { data.append(try enc.encode(t)); data.append(0x0A) }
+        // Each comparison follows the turn it compared, so the file reads in order.
+        var pending = compares
+        for t in turns {
+            data.append(try enc.encode(t)); data.append(0x0A)
+            for c in pending where c.turnIndex <= t.index { data.append(try enc.encode(c)); data.append(0x0A) }
+            pending.removeAll { $0.turnIndex <= t.index }
+        }
+        for c in pending { data.append(try enc.encode(c)); data.append(0x0A) }
         return data
     }
 
@@ -79,6 +90,7 @@ public struct Transcript: Hashable, Sendable {
         let dec = JSONDecoder()
         var header: TranscriptHeader?
         var turns: [TranscriptTurn] = []
+        var compares: [CompareRecord] = []
         for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let trimmed = line.trimmingCharacters(in: .whitespaces)
             if trimmed.isEmpty { continue }
@@ -90,11 +102,14 @@ public struct Transcript: Hashable, Sendable {
                         throw TranscriptError.malformed(file: file, line: i + 1, reason: "first object must have type \"header\"")
                     }
                 } else {
-                    let turn = try dec.decode(TranscriptTurn.self, from: lineData)
-                    guard turn.type == "turn" else {
-                        throw TranscriptError.malformed(file: file, line: i + 1, reason: "expected type \"turn\", found \"\(turn.type)\"")
+                    struct Kind: Decodable { var type: String }
+                    let kind = try dec.decode(Kind.self, from: lineData).type
+                    switch kind {
+                    case "turn": turns.append(try dec.decode(TranscriptTurn.self, from: lineData))
+                    case "compare": compares.append(try dec.decode(CompareRecord.self, from: lineData))
+                    default:
+                        throw TranscriptError.malformed(file: file, line: i + 1, reason: "expected type \"turn\" or \"compare\", found \"\(kind)\"")
                     }
-                    turns.append(turn)
                 }
             } catch let e as TranscriptError {
                 throw e
@@ -103,7 +118,7 @@ public struct Transcript: Hashable, Sendable {
             }
         }
         guard let header else { throw TranscriptError.empty(file: file) }
-        return Transcript(header: header, turns: turns)
+        return Transcript(header: header, turns: turns, compares: compares)
     }
 
     /// A Markdown rendering for reading (not for resuming).
@@ -122,7 +137,33 @@ public struct Transcript: Hashable, Sendable {
             line += ", weights \(t.techniques.weights), attention \(t.techniques.attention), SoT \(t.techniques.sot)"
             if t.stats.stopReason != .endOfTurn { line += ", ended: \(t.stats.stopReason.rawValue)" }
             out += line + "_\n"
+            if let sot = t.sot { out += Self.markdown(sot) }
+            for c in compares where c.turnIndex == t.index { out += Self.markdown(c) }
         }
+        return out
+    }
+
+    static func markdown(_ s: SoTTurnRecord) -> String {
+        var out = "\n_Skeleton-of-Thought (\(s.mode))"
+        if let r = s.router { out += String(format: ", router %@ (score %.2f, threshold %.2f)", r.summary, r.score, r.threshold) }
+        if !s.usedSoT { return out + ": answered normally_\n" }
+        if let f = s.fallbackReason { return out + ": fell back to normal decoding, \(f)_\n" }
+        out += String(format: ": B=%d, skeleton %.2f s, expansion %.2f s, total %.2f s", s.streams,
+                      s.skeletonSeconds, s.expansionSeconds, s.totalSeconds)
+        if let r = s.stepRatio { out += String(format: ", r(B) %.2f", r) }
+        if let n = s.normalEstimateSeconds { out += String(format: ", normal decoding of %d tokens est. %.2f s", s.answerTokens, n) }
+        out += "_\n\n"
+        for p in s.points { out += "- point \(p.index) \"\(p.text)\": \(p.tokens) tokens\n" }
+        return out
+    }
+
+    static func markdown(_ c: CompareRecord) -> String {
+        var out = "\n### A/B comparison (blind)\n\n"
+        for side in c.sides {
+            out += String(format: "**%@ (%@)**, %.2f s, %d tokens:\n\n", side.label, side.mode, side.seconds, side.tokens)
+            out += side.answer + "\n\n"
+        }
+        out += "Verdict: " + (c.verdict == "skipped" ? "skipped" : c.verdict == "tie" ? "tie" : "\(c.verdict) better (\(c.preferredMode ?? "?"))") + "\n"
         return out
     }
 

@@ -7,7 +7,7 @@ import Foundation
 /// (the screen writes only changed cells). Runs on one thread; talks to the engine actor
 /// only through a serial command stream, so it never waits for generation.
 public final class ChatApp {
-    enum Command: Sendable { case send(String), stop, save, export, newSession }
+    enum Command: Sendable { case send(String), stop, save, export, newSession, cycleSoT, compare, vote(String) }
 
     public let screen: Screen
     public let engine: ChatEngine
@@ -22,6 +22,8 @@ public final class ChatApp {
     public private(set) var log = ChatLog()
     public internal(set) var scroll = 0
     public private(set) var showHelp = false
+    /// The A/B comparison on screen, if any.
+    public private(set) var compareView: CompareView?
     public var showStats: Bool
     public private(set) var running = true
     public let latency = LatencyStats()
@@ -52,6 +54,9 @@ public final class ChatApp {
                 case .save: await engine.save()
                 case .export: await engine.exportMarkdown()
                 case .newSession: await engine.newSession()
+                case .cycleSoT: await engine.cycleSoTMode()
+                case .compare: await engine.compare()
+                case .vote(let v): await engine.vote(v)
                 }
             }
         }
@@ -100,6 +105,10 @@ public final class ChatApp {
 
     func apply(_ e: ChatEvent) {
         if case .notice(let text, let warn) = e { flash(text, warn) }
+        if case .compare(let c) = e {
+            if case .started(let q, let modes) = c { compareView = CompareView(question: q, modes: modes) }
+            else { compareView?.apply(c) }
+        }
         if case .userMessage = e { scroll = 0 }
         log.apply(e)
     }
@@ -123,6 +132,7 @@ public final class ChatApp {
             if key == .escape { fullPanel = false; return }
             if p.handle(key) { return }
         }
+        if compareView != nil, handleCompare(key) { return }
         if key == .char("?") && editor.isEmpty { showHelp = true; return }
         if let action = keymap.action(for: key) { perform(action); return }
         switch editor.handle(key) {
@@ -178,7 +188,35 @@ public final class ChatApp {
         case .scrollTop: scroll = Int.max / 2
         case .scrollBottom: scroll = 0
         case .stats: showStats.toggle()
+        case .cycleSoT: commands.yield(.cycleSoT)
+        case .compare: commands.yield(.compare)
         }
+    }
+
+    /// Keys while the A/B comparison is on screen; false lets the key fall through (quit).
+    func handleCompare(_ key: KeyEvent) -> Bool {
+        guard let view = compareView else { return false }
+        if let a = keymap.action(for: key), a == .quit || a == .help { return false }
+        switch key {
+        case .pageUp, .wheelUp: compareView?.scroll = max(0, view.scroll - max(1, chatPageHeight / 2)); return true
+        case .pageDown, .wheelDown: compareView?.scroll = view.scroll + max(1, chatPageHeight / 2); return true
+        default: break
+        }
+        switch view.phase {
+        case .running:
+            if key == .escape { commands.yield(.stop) }
+        case .ready:
+            switch key {
+            case .char("1"), .char("a"), .char("A"): commands.yield(.vote("A"))
+            case .char("2"), .char("b"), .char("B"): commands.yield(.vote("B"))
+            case .char("3"), .char("t"), .char("="): commands.yield(.vote("tie"))
+            case .escape: commands.yield(.vote("skipped"))
+            default: break
+            }
+        case .recorded, .failed:
+            if key == .escape || key == .enter || key == .char("q") { compareView = nil }
+        }
+        return true
     }
 
     func cycleTheme() {

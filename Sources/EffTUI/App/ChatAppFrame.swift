@@ -12,8 +12,8 @@ extension ChatApp {
             Overlay.tooSmall(into: &g, theme: theme)
             return (g, nil)
         }
-        // Bottom up: status (2 rows), input (separator + 1-5 rows), then the main area.
-        let statusY = h - 2
+        // Bottom up: status (2 rows, 3 with SoT), input (separator + 1-5 rows), then the main area.
+        let statusY = h - StatusBar.height(for: snapshot)
         StatusBar.render(into: &g, y: statusY, width: w, snapshot: snapshot, theme: theme,
                          notice: notice.map { ($0.text, $0.isWarning) }, keymap: keymap)
         let promptW = 2
@@ -51,6 +51,10 @@ extension ChatApp {
         } else {
             drawChat(into: &g, rect: main, snapshot: snapshot)
         }
+        if let compare = compareView {
+            compare.render(into: &g, rect: main, theme: theme)
+            cursor = nil
+        }
         if showStats {
             var lines = latency.lines
             lines.append("colours \(screen.colorDepth.rawValue), theme \(theme.name), \(w)x\(h)")
@@ -78,7 +82,8 @@ extension ChatApp {
     func chatLines(width: Int) -> [StyledLine] {
         var out: [StyledLine] = []
         for (i, e) in log.entries.enumerated() {
-            let key = "\(width)|\(theme.name)|\(e.finished)|\(e.text.utf8.count)|\(e.stats != nil)|\(i == 0)"
+            let sot = e.sot.map { "\($0.points.count)|\($0.fallbackReason != nil)" } ?? "-"
+            let key = "\(width)|\(theme.name)|\(e.finished)|\(e.text.utf8.count)|\(e.stats != nil)|\(i == 0)|\(sot)"
             let lines: [StyledLine]
             if let c = lineCache[i], c.key == key { lines = c.lines }
             else {

@@ -3,7 +3,9 @@ import Foundation
 
 /// Everything a hotkey can do in `effterm chat`.
 public enum Action: String, CaseIterable, Sendable {
-    case help, quit, stop, save, exportMarkdown = "export", newSession = "new-session"
+    case help, quit, stop
+    case cycleSoT = "sot-mode", compare
+    case save, exportMarkdown = "export", newSession = "new-session"
     case cycleTheme = "theme", cyclePanel = "panel-next", fullPanel = "panel-full"
     case panelBits = "panel-bits", panelAttn = "panel-attn", panelDiff = "panel-diff"
     case scrollUp = "scroll-up", scrollDown = "scroll-down", scrollTop = "scroll-top", scrollBottom = "scroll-bottom"
@@ -29,6 +31,8 @@ public enum Action: String, CaseIterable, Sendable {
         case .scrollTop: return "scroll to the first message"
         case .scrollBottom: return "follow the newest text"
         case .stats: return "latency/frame stats overlay"
+        case .cycleSoT: return "Skeleton-of-Thought: off -> on -> auto (router)"
+        case .compare: return "A/B: rerun the last question normal vs SoT, blind"
         }
     }
 
@@ -51,6 +55,8 @@ public enum Action: String, CaseIterable, Sendable {
         case .scrollTop: return [.ctrl("g")]
         case .scrollBottom: return [.ctrl("b")]
         case .stats: return [.function(12)]
+        case .cycleSoT: return [.function(7)]
+        case .compare: return [.function(8)]
         }
     }
 }

@@ -29,6 +29,7 @@ public struct ChatPane {
             let (label, fg): (String, ThemeKey) = e.kind == .user ? ("you", .chatUserFg)
                 : e.kind == .system ? ("system", .chatSystemFg) : ("assistant", .chatAssistantFg)
             var header: StyledLine = [Span(label, Style(fg: theme[fg], bg: bg, attrs: .bold))]
+            if let view = e.sot { header.append(Span(" · " + sotLabel(view, finished: e.finished), Style(fg: theme[.dimFg], bg: bg))) }
             if e.kind == .assistant && !e.finished { header.append(Span(" ▍", Style(fg: theme[.dimFg], bg: bg))) }
             out.append(header)
             let styled: [[Span]] = e.kind == .assistant
@@ -45,6 +46,13 @@ public struct ChatPane {
             }
         }
         return out
+    }
+
+    /// "SoT skeleton…", "SoT: 5 points expanding at once", "SoT: 5 points", "SoT fell back: ...".
+    static func sotLabel(_ v: SoTAnswerView, finished: Bool) -> String {
+        if let reason = v.fallbackReason { return "SoT fell back to normal decoding: \(reason)" }
+        if v.isSkeletonStage { return finished ? "SoT skeleton (stopped)" : "SoT skeleton…" }
+        return finished ? "SoT: \(v.points.count) points" : "SoT: \(v.points.count) points expanding at once"
     }
 
     /// "42 tok · decode 31.2 tok/s · prefill 250 tok/s (18 tok) · stopped".

@@ -9,7 +9,7 @@ public enum StatusBar {
         let bg = t[.statusBg]
         let label = Style(fg: t[.statusFg], bg: bg), value = Style(fg: t[.statusValueFg], bg: bg, attrs: .bold)
         let key = Style(fg: t[.statusKeyFg], bg: bg, attrs: .bold)
-        grid.fill(Rect(x: 0, y: y, width: width, height: 2), style: label)
+        grid.fill(Rect(x: 0, y: y, width: width, height: height(for: s)), style: label)
         // Line 1: model | speeds | toggles (compact labels below 110 columns).
         let compact = width < 110
         var x = 1
@@ -29,11 +29,14 @@ public enum StatusBar {
         x = grid.put(st?.prefillTokensPerSecond.map { String(format: "%.0f", $0) + unit } ?? "-", x: x, y: y, style: value)
         x = grid.put(" │ ", x: x, y: y, style: label)
         let tech = s.techniques
-        for (k, v) in [("W", tech.weights), ("KV", tech.kvCache), ("attn", tech.attention), ("SoT", tech.sot)] {
+        var toggles = [("W", tech.weights), ("KV", tech.kvCache), ("attn", tech.attention)]
+        if height(for: s) == 2 { toggles.append(("SoT", tech.sot)) }  // else the SoT row says it
+        for (k, v) in toggles {
             x = grid.put("\(k):", x: x, y: y, style: label)
             x = grid.put(v, x: x, y: y, style: value)
             x = grid.put(" ", x: x, y: y, style: label)
         }
+        if height(for: s) == 3 { sotLine(into: &grid, y: y + 2, width: width, snapshot: s, theme: t, keymap: keymap) }
         // Line 2: memory | notice or hints.
         let y2 = y + 1
         x = 1
@@ -59,6 +62,53 @@ public enum StatusBar {
 }
 
 extension StatusBar {
+    /// Rows the status bar takes: a third row for Skeleton-of-Thought once it is on or ran.
+    public static func height(for s: ChatSnapshot) -> Int {
+        s.sotMode != .off || s.sot != nil ? 3 : 2
+    }
+
+    /// "SoT on │ expanding B=5 │ skeleton 312 ms │ expansion 840 ms │ r(B) 2.14 │ 1.15 s vs normal ≈ 1.62 s".
+    static func sotLine(into grid: inout CellGrid, y: Int, width: Int, snapshot s: ChatSnapshot,
+                        theme t: Theme, keymap: Keymap) {
+        let bg = t[.statusBg]
+        let label = Style(fg: t[.statusFg], bg: bg), value = Style(fg: t[.statusValueFg], bg: bg, attrs: .bold)
+        let live = Style(fg: t[.statusOkFg], bg: bg, attrs: .bold)
+        var x = grid.put(" SoT ", x: 0, y: y, style: label)
+        x = grid.put(s.sotMode.rawValue, x: x, y: y, style: value)
+        func part(_ name: String, _ v: String, _ st: Style? = nil) {
+            x = grid.put(" │ ", x: x, y: y, style: label)
+            if !name.isEmpty { x = grid.put(name + " ", x: x, y: y, style: label) }
+            x = grid.put(v, x: x, y: y, style: st ?? value)
+        }
+        guard let sot = s.sot else {
+            let keys = [Action.cycleSoT, .compare].compactMap { a in keymap.keys[a]?.first.map { (shortName($0), a) } }
+            for (k, a) in keys { part(k, a == .cycleSoT ? "mode" : "A/B compare") }
+            return
+        }
+        switch sot.stage {
+        case .routing: part("", "routing…", live)
+        case .skeleton: part("", "skeleton…", live)
+        case .expanding: part("", "expanding B=\(sot.streams)", live)
+        case .fallback: part("", "fell back: \(sot.fallbackReason ?? "")", Style(fg: t[.statusWarnFg], bg: bg, attrs: .bold))
+        case .normal: part("", "normal decoding", live)
+        case .done: part("", sot.streams > 0 ? "done B=\(sot.streams)" : "done")
+        case .stopped: part("", "stopped")
+        }
+        let ms: (Double) -> String = { String(format: "%.0f ms", $0 * 1000) }
+        if let v = sot.skeletonSeconds { part("skeleton", ms(v)) }
+        if let v = sot.expansionSeconds, sot.streams > 0 { part("expansion", ms(v)) }
+        if let r = sot.stepRatio { part("r(B)", String(format: "%.2f", r)) }
+        if let total = sot.totalSeconds, let normal = sot.normalEstimateSeconds, total > 0 {
+            let speed = normal / total
+            part("", String(format: "%.2f s vs normal ≈ %.2f s (%.2fx %@)", total, normal,
+                            speed >= 1 ? speed : 1 / speed, speed >= 1 ? "faster" : "slower"),
+                 Style(fg: speed >= 1 ? t[.statusOkFg] : t[.statusWarnFg], bg: bg, attrs: .bold))
+        } else if let total = sot.totalSeconds, sot.stage == .done {
+            part("total", String(format: "%.2f s", total))
+        }
+        if let r = sot.router { part("router", r) }
+    }
+
     /// Compact key names for the status line: ctrl-s -> ^S, f1 -> F1, esc -> Esc.
     static func shortName(_ k: KeyEvent) -> String {
         switch k {

@@ -11,7 +11,10 @@ struct ChatCommand: AsyncParsableCommand {
         discussion: """
         Keys: F1 or ? (empty input) shows every binding. Enter sends, Alt-Enter or Ctrl-J adds \
         a line, Esc stops an answer (its text is kept), Tab cycles the side panels (bits, attn), \
-        Ctrl-S saves, Ctrl-T switches theme, Ctrl-Q quits. Every turn is autosaved as JSON \
+        Ctrl-S saves, Ctrl-T switches theme, Ctrl-Q quits. F7 cycles Skeleton-of-Thought \
+        (off, on: skeleton first then every point expanded at once; auto: a router on the \
+        model's hidden states decides per question), F8 reruns the last question both ways \
+        and shows the answers blind as A and B for your verdict. Every turn is autosaved as JSON \
         Lines in Sessions/ (when it exists in the working directory) or \
         $XDG_DATA_HOME/effterm/sessions. Bindings can be changed in \
         $XDG_CONFIG_HOME/effterm/keymap (`action = key, key`).
@@ -53,8 +56,17 @@ struct ChatCommand: AsyncParsableCommand {
     @Option(help: "Measure attention for the attn panel every N decode steps (observed steps use the slower reference attention; 0 = never).")
     var attentionEvery: Int = 8
 
+    @Option(help: "Skeleton-of-Thought mode to start in: off, on or auto (F7 cycles it).")
+    var sot: String = "off"
+
     @Option(help: .hidden)
     var scriptedBackend: String?
+
+    func validate() throws {
+        guard SoTMode(rawValue: sot) != nil else {
+            throw ValidationError("--sot must be off, on or auto (found \(sot))")
+        }
+    }
 
     @OptionGroup var compute: ComputeOptions
 
@@ -66,6 +78,7 @@ struct ChatCommand: AsyncParsableCommand {
         let dir = sessionsDir.map { URL(fileURLWithPath: $0) } ?? SessionStore.defaultDirectory()
         let store = SessionStore(directory: dir)
         let engine = ChatEngine(backend: backend, settings: settings, system: system, store: store)
+        if let mode = SoTMode(rawValue: sot), mode != .off { await engine.setSoTMode(mode) }
         var notices: [String] = []
         if let resume {
             let url = try SessionStore.resolve(resume, in: dir)
@@ -97,7 +110,11 @@ struct ChatCommand: AsyncParsableCommand {
         if let script = scriptedBackend {
             // Development aid: a scripted fake (no model) that streams the given text.
             let words = script.split(separator: " ", omittingEmptySubsequences: false).map { String($0) + " " }
-            return ScriptedChatBackend(answers: [words], delayPerPiece: 0.05)
+            let backend = ScriptedChatBackend(answers: [words], delayPerPiece: 0.05)
+            backend.sotScript = ScriptedSoTSupport(
+                skeleton: " Plan the day\n2. Take breaks\n3. Sleep well\n", expansionWords: words.prefix(40).map { $0.trimmingCharacters(in: .whitespaces) },
+                delayPerStep: 0.05)
+            return backend
         }
         let progress = ProgressLine()
         let url: URL

@@ -1,0 +1,36 @@
+import EffLLM
+import EffTechniques
+import Foundation
+
+/// Skeleton-of-Thought for the Llama chat backend: the same weights, its own KV caches
+/// (the skeleton and the forked point streams never touch the chat's cache), and the
+/// router for `auto`.
+final class LlamaChatSoT: ChatSoTSupport {
+    let model: LlamaModel
+    let tokenizer: Tokenizer
+    let template: ChatTemplate
+    private let engine: LlamaSoTModel
+    private var flag: CancellationFlag?
+
+    init(model: LlamaModel, tokenizer: Tokenizer, template: ChatTemplate, stopTokens: Set<Int32>) {
+        self.model = model
+        self.tokenizer = tokenizer
+        self.template = template
+        engine = LlamaSoTModel(model: model, tokenizer: tokenizer, template: template, stopTokens: stopTokens)
+        engine.isCancelled = { [weak self] in self?.flag?.isCancelled ?? false }
+    }
+
+    var sotModel: SoTLanguageModel { engine }
+
+    func route(question: String) throws -> SoTTurnRecord.Router? { nil }
+
+    var routerUnavailableReason: String? { "the SoT router is not built yet" }
+
+    func tokenCount(_ text: String) -> Int { tokenizer.encode(text, parseSpecial: false).count }
+
+    func promptTokenCount(question: String) -> Int {
+        (try? engine.promptTokens(SoTRequest(user: question, prefill: "")).count) ?? tokenCount(question)
+    }
+
+    func watch(_ flag: CancellationFlag) { self.flag = flag }
+}

@@ -1,0 +1,187 @@
+import EffTechniques
+import Foundation
+
+/// Skeleton-of-Thought in the chat: `off` decodes normally, `on` always runs SoT, `auto`
+/// asks the router first (the F7 cycle).
+public enum SoTMode: String, CaseIterable, Sendable, Codable {
+    case off, on, auto
+
+    /// The next mode in the hotkey cycle.
+    public var next: SoTMode {
+        switch self {
+        case .off: return .on
+        case .on: return .auto
+        case .auto: return .off
+        }
+    }
+}
+
+/// What a chat backend offers Skeleton-of-Thought: the model behind the `SoTLanguageModel`
+/// protocol, an optional router for `auto`, and token counts for the same-length estimate.
+public protocol ChatSoTSupport: AnyObject {
+    var sotModel: SoTLanguageModel { get }
+    /// Asks the router whether `question` suits SoT; nil when no router is available (then
+    /// `routerUnavailableReason` says why, and `auto` decodes normally).
+    func route(question: String) throws -> SoTTurnRecord.Router?
+    /// Why the router is missing (e.g. trained on another model file), for the status line.
+    var routerUnavailableReason: String? { get }
+    /// Tokens of `text` as the answer would hold them.
+    func tokenCount(_ text: String) -> Int
+    /// Prompt tokens of a one-question chat turn (what normal decoding would prefill).
+    func promptTokenCount(question: String) -> Int
+    /// Makes every running completion stop between tokens once `flag` is raised.
+    func watch(_ flag: CancellationFlag)
+}
+
+/// One skeleton point as the live view shows it.
+public struct SoTPointTitle: Sendable, Equatable, Codable, Hashable {
+    public var index: Int
+    public var text: String
+    public init(index: Int, text: String) { self.index = index; self.text = text }
+}
+
+/// Live events of a SoT answer, in order (carried inside `ChatEvent.sot`).
+public enum SoTLiveEvent: Sendable, Equatable {
+    /// More skeleton text (the first carries the `1.` prefill).
+    case skeletonText(String)
+    /// The parsed skeleton: one stream per point follows.
+    case points([SoTPointTitle])
+    /// More text of point `slot` (0-based position in `points`).
+    case pointText(slot: Int, delta: String)
+    /// Too few points: normal decoding follows, with this reason.
+    case fellBack(String)
+}
+
+/// A SoT answer as the chat pane draws it while it grows: the skeleton first, then every
+/// point's expansion in place. `text` is exactly the answer stored in the conversation once
+/// the batch is done (`i. point:` + expansion per line), plus live markers while streaming.
+public struct SoTAnswerView: Sendable, Equatable {
+    public var skeleton = ""
+    public var points: [SoTPointTitle] = []
+    public var expansions: [String] = []
+    public var fallbackReason: String?
+    /// Normal-decoding text after a fallback.
+    public var fallbackText = ""
+
+    public init() {}
+
+    public mutating func apply(_ event: SoTLiveEvent) {
+        switch event {
+        case .skeletonText(let t): skeleton += t
+        case .points(let p):
+            points = p
+            expansions = Array(repeating: "", count: p.count)
+        case .pointText(let slot, let delta):
+            if expansions.indices.contains(slot) { expansions[slot] += delta }
+        case .fellBack(let reason): fallbackReason = reason
+        }
+    }
+
+    /// Adds normal-decoding text (after a fallback).
+    public mutating func appendFallback(_ t: String) { fallbackText += t }
+
+    /// The answer so far; `live` appends a growing marker to every point still in the batch.
+    public func text(live: Bool) -> String {
+        if fallbackReason != nil { return fallbackText }
+        if points.isEmpty {
+            // Skeleton stage: the numbered list as it is written.
+            return skeleton
+        }
+        return zip(points, expansions).map { point, expansion in
+            "\(point.index). \(point.text):" + expansion + (live ? " ▍" : "")
+        }.joined(separator: "\n")
+    }
+
+    public var isSkeletonStage: Bool { points.isEmpty && fallbackReason == nil }
+}
+
+/// Where a SoT turn stands, for the status line (part of `ChatSnapshot`, newest wins).
+public struct SoTStatus: Sendable, Equatable {
+    public enum Stage: String, Sendable, Equatable {
+        case routing, skeleton, expanding, fallback, normal, done, stopped
+    }
+    public var mode: SoTMode
+    public var stage: Stage
+    /// Streams decoded together (the skeleton's point count).
+    public var streams = 0
+    public var skeletonSeconds: Double?
+    public var expansionSeconds: Double?
+    /// Measured r(B): mean batched step / mean single-stream step of the same turn.
+    public var stepRatio: Double?
+    public var singleStepMs: Double?
+    public var totalSeconds: Double?
+    /// What normal decoding of the same answer length would have taken here.
+    public var normalEstimateSeconds: Double?
+    public var answerTokens: Int?
+    /// The router's decision and why ("SoT: list-like (0.91)"), auto mode only.
+    public var router: String?
+    public var fallbackReason: String?
+    /// Monotonic seconds when the turn started (for live elapsed time).
+    public var started: Double
+
+    public init(mode: SoTMode, stage: Stage, started: Double) {
+        self.mode = mode; self.stage = stage; self.started = started
+    }
+}
+
+/// What a transcript records of a turn answered in SoT mode.
+public struct SoTTurnRecord: Codable, Hashable, Sendable {
+    public struct Point: Codable, Hashable, Sendable {
+        public var index: Int
+        public var text: String
+        public var expansion: String
+        public var tokens: Int
+        public init(index: Int, text: String, expansion: String, tokens: Int) {
+            self.index = index; self.text = text; self.expansion = expansion; self.tokens = tokens
+        }
+    }
+
+    public struct Router: Codable, Hashable, Sendable {
+        public var useSoT: Bool
+        public var score: Double
+        public var threshold: Double
+        public var reason: String
+        public var seconds: Double
+        public init(useSoT: Bool, score: Double, threshold: Double, reason: String, seconds: Double) {
+            self.useSoT = useSoT; self.score = score; self.threshold = threshold
+            self.reason = reason; self.seconds = seconds
+        }
+        /// "SoT: <reason>" or "normal: <reason>" for the status line.
+        public var summary: String { (useSoT ? "SoT: " : "normal: ") + reason }
+        enum CodingKeys: String, CodingKey { case useSoT = "use_sot", score, threshold, reason, seconds }
+    }
+
+    /// "on" or "auto".
+    public var mode: String
+    public var router: Router?
+    /// False when the router chose normal decoding.
+    public var usedSoT: Bool
+    public var skeleton: String?
+    public var points: [Point] = []
+    public var fallbackReason: String?
+    /// B: streams in the expansion batch.
+    public var streams = 0
+    public var batchSteps = 0
+    public var sharedPrefixTokens = 0
+    public var skeletonSeconds = 0.0
+    public var expansionSeconds = 0.0
+    public var totalSeconds = 0.0
+    public var stepRatio: Double?
+    public var singleStepMs: Double?
+    public var normalEstimateSeconds: Double?
+    public var answerTokens = 0
+    public var leakedPoints: [Int] = []
+
+    public init(mode: String, router: Router?, usedSoT: Bool) {
+        self.mode = mode; self.router = router; self.usedSoT = usedSoT
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case mode, router, usedSoT = "used_sot", skeleton, points, fallbackReason = "fallback_reason"
+        case streams, batchSteps = "batch_steps", sharedPrefixTokens = "shared_prefix_tokens"
+        case skeletonSeconds = "skeleton_s", expansionSeconds = "expansion_s", totalSeconds = "total_s"
+        case stepRatio = "step_ratio", singleStepMs = "single_step_ms"
+        case normalEstimateSeconds = "normal_estimate_s", answerTokens = "answer_tokens"
+        case leakedPoints = "leaked_points"
+    }
+}
