@@ -91,14 +91,25 @@ void eff_swiglu_f32(float *gate, const float *up, int n) {
 #define EFF_ATT_BLOCK 128
 #define EFF_ATT_MAXG 8
 
-void eff_attn_segment(const float *q, int G, int hs, const float *keys, const float *values,
-                      size_t stride, int n, float scale, float *m, float *l, float *o) {
+void eff_attn_spans(const float *q, int G, int hs, const eff_kv_span *spans, int nspans, size_t stride,
+                    long lo, long hi, float scale, float *m, float *l, float *o) {
     float s[EFF_ATT_MAXG][EFF_ATT_BLOCK];
-    for (int p0 = 0; p0 < n; p0 += EFF_ATT_BLOCK) {
-        const int bn = n - p0 < EFF_ATT_BLOCK ? n - p0 : EFF_ATT_BLOCK;
+    const float *kr[EFF_ATT_BLOCK], *vr[EFF_ATT_BLOCK];
+    int si = 0;
+    for (long p0 = lo; p0 < hi; p0 += EFF_ATT_BLOCK) {
+        const int bn = hi - p0 < EFF_ATT_BLOCK ? (int)(hi - p0) : EFF_ATT_BLOCK;
+        // Rows of the block's positions, wherever they live: blocks follow absolute positions
+        // from `lo`, not span boundaries, so any split of the cache sums in the same order.
+        for (int j = 0; j < bn; j++) {
+            const long p = p0 + j;
+            while (si + 1 < nspans && p >= spans[si].first + spans[si].count) si++;
+            const size_t row = (size_t)(p - spans[si].first) * stride;
+            kr[j] = spans[si].keys + row;
+            vr[j] = spans[si].values + row;
+        }
         // Scores of each head for the block; each key row is loaded once per group.
         for (int j = 0; j < bn; j++) {
-            const float *k = keys + (size_t)(p0 + j) * stride;
+            const float *k = kr[j];
             for (int g = 0; g < G; g++) {
                 const float *qg = q + (size_t)g * hs;
                 __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
@@ -140,7 +151,7 @@ void eff_attn_segment(const float *q, int G, int hs, const float *keys, const fl
                 __m256 acc[8];
                 for (int i = 0; i < 8; i++) acc[i] = _mm256_loadu_ps(og + 8 * i);
                 for (int j = 0; j < bn; j++) {
-                    const float *v = values + (size_t)(p0 + j) * stride;
+                    const float *v = vr[j];
                     const __m256 pj = _mm256_set1_ps(s[g][j]);
                     for (int i = 0; i < 8; i++) acc[i] = _mm256_fmadd_ps(pj, _mm256_loadu_ps(v + 8 * i), acc[i]);
                 }
@@ -148,7 +159,7 @@ void eff_attn_segment(const float *q, int G, int hs, const float *keys, const fl
             }
         } else {
             for (int j = 0; j < bn; j++) {
-                const float *v = values + (size_t)(p0 + j) * stride;
+                const float *v = vr[j];
                 for (int g = 0; g < G; g++) {
                     float *og = o + (size_t)g * hs;
                     const float pj = s[g][j];
@@ -157,4 +168,10 @@ void eff_attn_segment(const float *q, int G, int hs, const float *keys, const fl
             }
         }
     }
+}
+
+void eff_attn_segment(const float *q, int G, int hs, const float *keys, const float *values,
+                      size_t stride, int n, float scale, float *m, float *l, float *o) {
+    const eff_kv_span span = {0, n, keys, values};
+    eff_attn_spans(q, G, hs, &span, 1, stride, 0, n, scale, m, l, o);
 }

@@ -76,7 +76,7 @@ import Testing
     }
 
     @Test func autoAsksTheRouterAndFollowsIt() async throws {
-        let no = SoTTurnRecord.Router(useSoT: false, score: 0.1, threshold: 0.6, reason: "looks like math (0.80)", seconds: 0.01)
+        let no = SoTTurnRecord.Router(useSoT: false, score: 0.1, threshold: 0.6, reason: "looks like math (0.80) - normal decoding", seconds: 0.01)
         let (engine, _, sot) = await makeEngine(router: no)
         await engine.setSoTMode(.auto)
         await engine.send("What is 17 * 23?")
@@ -84,8 +84,8 @@ import Testing
         #expect(sot.routedQuestions == ["What is 17 * 23?"])
         #expect(try #require(await engine.conversation.last?.content) == "Normal answer.")
         var record = try #require(try transcript(engine).turns[0].sot)
-        #expect(!record.usedSoT && record.router?.reason == "looks like math (0.80)")
-        #expect(engine.snapshots.latest.value.sot?.router == "normal: looks like math (0.80)")
+        #expect(!record.usedSoT && record.router?.reason == "looks like math (0.80) - normal decoding")
+        #expect(engine.snapshots.latest.value.sot?.router == "looks like math (0.80) - normal decoding")
 
         sot.routerDecision = SoTTurnRecord.Router(useSoT: true, score: 0.9, threshold: 0.6, reason: "list-like (0.90)", seconds: 0.01)
         await engine.send("How do I rest better?")

@@ -97,6 +97,21 @@ void eff_swiglu_f32(float *gate, const float *up, int n);
 void eff_attn_segment(const float *q, int G, int hs, const float *keys, const float *values,
                       size_t stride, int n, float scale, float *m, float *l, float *o);
 
+/// Positions first ..< first + count of a cache split into segments (forks share a prefix):
+/// key/value row p at keys/values + (p - first) * stride.
+typedef struct {
+    long first;
+    long count;
+    const float *keys;
+    const float *values;
+} eff_kv_span;
+
+/// `eff_attn_segment` over positions lo ..< hi found in `spans` (ascending, covering the
+/// range). Blocks follow absolute positions from `lo`, so the result does not depend on
+/// how the positions are split into spans: a forked cache gives the bits of a fresh one.
+void eff_attn_spans(const float *q, int G, int hs, const eff_kv_span *spans, int nspans, size_t stride,
+                    long lo, long hi, float scale, float *m, float *l, float *o);
+
 // ---- Worker pool -------------------------------------------------------------------------
 
 /// One chunk of a pool task: `chunk` in [0, nchunks).

@@ -75,14 +75,8 @@ public enum FastAttention {
                    l: UnsafeMutablePointer<Float>, o: UnsafeMutablePointer<Float>) {
             for g in 0..<group { m[g] = -.infinity; l[g] = 0 }
             o.update(repeating: 0, count: group * hs)
-            let qg = q + t * dim + kv * group * hs
-            for seg in segments {
-                let a = max(lo, seg.first), b = min(hi, seg.first + seg.count)
-                if a >= b { continue }
-                let off = (a - seg.first) * kvDim + kv * hs
-                eff_attn_segment(qg, Int32(group), Int32(hs), seg.keys + off, seg.values + off,
-                                 kvDim, Int32(b - a), scale, m, l, o)
-            }
+            attend(q + t * dim + kv * group * hs, group: group, hs: hs, kv: kv, kvDim: kvDim,
+                   segments: segments, lo: lo, hi: hi, scale: scale, m: m, l: l, o: o)
         }
 
         withUnsafeTemporaryAllocation(of: Float.self, capacity: items * partialStride) { partials in
@@ -127,6 +121,25 @@ public enum FastAttention {
         }
     }
 
+    /// Online-softmax attention of KV head `kv`'s query group `qg` over positions `lo ..< hi`
+    /// of `segments` into (m, l, o). Blocks follow absolute positions, not segment
+    /// boundaries, so a forked cache (prefix segments + own) gives exactly the bits of a
+    /// contiguous one: prompt reuse and batching change no token.
+    @inline(__always)
+    static func attend(_ qg: UnsafePointer<Float>, group: Int, hs: Int, kv: Int, kvDim: Int,
+                       segments: UnsafeBufferPointer<KVSegment>, lo: Int, hi: Int, scale: Float,
+                       m: UnsafeMutablePointer<Float>, l: UnsafeMutablePointer<Float>, o: UnsafeMutablePointer<Float>) {
+        guard lo < hi, !segments.isEmpty else { return }
+        withUnsafeTemporaryAllocation(of: eff_kv_span.self, capacity: segments.count) { spans in
+            for (i, seg) in segments.enumerated() {
+                spans.initializeElement(at: i, to: eff_kv_span(first: seg.first, count: seg.count,
+                                                               keys: seg.keys + kv * hs, values: seg.values + kv * hs))
+            }
+            eff_attn_spans(qg, Int32(group), Int32(hs), spans.baseAddress, Int32(segments.count), kvDim,
+                           lo, hi, scale, m, l, o)
+        }
+    }
+
     /// Attention of several independent queries, each over its own cache (batched decoding:
     /// one query per sequence), in ONE pass over the pool: work items are (query, KV head)
     /// pairs, so B sequences share one fork-join instead of B. Same arithmetic per head as
@@ -143,14 +156,8 @@ public enum FastAttention {
                 let m = buf.baseAddress!, l = m + group, o = m + 2 * group
                 for g in 0..<group { m[g] = -.infinity; l[g] = 0 }
                 o.update(repeating: 0, count: group * hs)
-                let qg = query.q + kv * group * hs
-                let end = query.position + 1
-                for seg in query.segments {
-                    let b = min(end, seg.first + seg.count)
-                    if seg.first >= b { continue }
-                    eff_attn_segment(qg, Int32(group), Int32(hs), seg.keys + kv * hs, seg.values + kv * hs,
-                                     kvDim, Int32(b - seg.first), scale, m, l, o)
-                }
+                attend(query.q + kv * group * hs, group: group, hs: hs, kv: kv, kvDim: kvDim,
+                       segments: query.segments, lo: 0, hi: query.position + 1, scale: scale, m: m, l: l, o: o)
                 for g in 0..<group {
                     let dst = query.out + (kv * group + g) * hs
                     let inv = l[g] > 0 ? 1 / l[g] : 0

@@ -1,3 +1,4 @@
+import EffTechniques
 import Foundation
 
 /// Owns a conversation and its model: accepts user messages, runs each answer on a compute

@@ -1,3 +1,4 @@
+import EffTechniques
 import Foundation
 
 /// Lossless events from the chat engine to the UI, in order.

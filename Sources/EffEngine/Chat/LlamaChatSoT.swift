@@ -22,9 +22,23 @@ final class LlamaChatSoT: ChatSoTSupport {
 
     var sotModel: SoTLanguageModel { engine }
 
-    func route(question: String) throws -> SoTTurnRecord.Router? { nil }
+    /// The hidden-state router with its bundled weights, loaded on first use; nil with a
+    /// reason when they cannot be used with this model file.
+    private lazy var router: Result<HiddenStateRouter, Error> = Result {
+        try HiddenStateRouter.bundled(model: model, tokenizer: tokenizer, template: template)
+    }
 
-    var routerUnavailableReason: String? { "the SoT router is not built yet" }
+    func route(question: String) throws -> SoTTurnRecord.Router? {
+        guard case .success(let router) = router else { return nil }
+        let d = try router.route(question: question)
+        return SoTTurnRecord.Router(useSoT: d.useSoT, score: d.score, threshold: d.threshold,
+                                    reason: d.reason, seconds: d.seconds)
+    }
+
+    var routerUnavailableReason: String? {
+        if case .failure(let error) = router { return "router unavailable: \(error)" }
+        return nil
+    }
 
     func tokenCount(_ text: String) -> Int { tokenizer.encode(text, parseSpecial: false).count }
 

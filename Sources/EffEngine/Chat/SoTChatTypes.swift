@@ -1,12 +1,8 @@
 import EffTechniques
 import Foundation
 
-/// Skeleton-of-Thought in the chat: `off` decodes normally, `on` always runs SoT, `auto`
-/// asks the router first (the F7 cycle).
-public enum SoTMode: String, CaseIterable, Sendable, Codable {
-    case off, on, auto
-
-    /// The next mode in the hotkey cycle.
+extension SoTMode {
+    /// The next mode in the chat's hotkey cycle: off -> on -> auto -> off.
     public var next: SoTMode {
         switch self {
         case .off: return .on
@@ -88,7 +84,8 @@ public struct SoTAnswerView: Sendable, Equatable {
             return skeleton
         }
         return zip(points, expansions).map { point, expansion in
-            "\(point.index). \(point.text):" + expansion + (live ? " ▍" : "")
+            SoTPrompts.expansionPrefill(SkeletonPoint(index: point.index, text: point.text))
+                + expansion + (live ? " ▍" : "")
         }.joined(separator: "\n")
     }
 
@@ -146,8 +143,8 @@ public struct SoTTurnRecord: Codable, Hashable, Sendable {
             self.useSoT = useSoT; self.score = score; self.threshold = threshold
             self.reason = reason; self.seconds = seconds
         }
-        /// "SoT: <reason>" or "normal: <reason>" for the status line.
-        public var summary: String { (useSoT ? "SoT: " : "normal: ") + reason }
+        /// The router's own words for the status line (they end with "- SoT" or "- normal decoding").
+        public var summary: String { reason }
         enum CodingKeys: String, CodingKey { case useSoT = "use_sot", score, threshold, reason, seconds }
     }
 

@@ -1,3 +1,4 @@
+import EffTechniques
 import Foundation
 
 /// The work of one answer on its compute thread: normal decoding, or Skeleton-of-Thought

@@ -22,6 +22,9 @@ public final class LlamaSoTModel: SoTLanguageModel {
     public var isCancelled: () -> Bool = { false }
     private let decoder: BatchDecoder
     private let maxStreams: Int
+    /// Reuse the keys and values of earlier prompts' common prefixes (see `PromptCache`).
+    public var reusesPromptPrefixes = true
+    private var promptCache = PromptCache()
 
     public init(model: LlamaModel, tokenizer: Tokenizer, template: ChatTemplate,
                 stopTokens: Set<Int32>, maxStreams: Int = 10) {
@@ -44,11 +47,9 @@ public final class LlamaSoTModel: SoTLanguageModel {
     public func complete(_ request: SoTRequest, maxTokens: Int, shouldStop: (String) -> Bool,
                          onText: (String) -> Void) throws -> SoTCompletion {
         let prompt = try promptTokens(request)
-        let state = model.makeState(maxContext: prompt.count + maxTokens + 1,
-                                    maxBatch: min(256, prompt.count))
         let vocab = model.config.vocabSize
         let start = Self.now()
-        try model.forward(prompt, state: state, logits: .last)
+        let (state, reused) = try prefilledState(prompt, upTo: prompt.count, maxContext: prompt.count + maxTokens + 1)
         let prefilled = Self.now()
 
         var detokenizer = StreamingDetokenizer(tokenizer: tokenizer)
@@ -69,7 +70,25 @@ public final class LlamaSoTModel: SoTLanguageModel {
         let tail = detokenizer.flush()
         if !tail.isEmpty { text += tail; onText(tail) }
         return SoTCompletion(text: text, promptTokens: prompt.count, generatedTokens: generated,
-                             prefillSeconds: prefilled - start, decodeSeconds: Self.now() - prefilled)
+                             prefillSeconds: prefilled - start, decodeSeconds: Self.now() - prefilled,
+                             reusedPromptTokens: reused)
+    }
+
+    /// A state holding `prompt[..<length]` with logits of its last token: forked from the
+    /// cached prompt sharing the longest prefix (only the rest is prefilled), or prefilled
+    /// from scratch and then remembered. Returns the state and the tokens reused.
+    private func prefilledState(_ prompt: [Int32], upTo length: Int, maxContext: Int) throws -> (LlamaState, Int) {
+        let tokens = Array(prompt[..<length])
+        if reusesPromptPrefixes, let (root, shared) = promptCache.longestMatch(tokens) {
+            let state = root.fork(at: shared, maxContext: maxContext, maxBatch: min(256, max(1, length - shared)))
+            try model.forward(Array(tokens[shared...]), state: state, logits: .last)
+            return (state, shared)
+        }
+        let state = model.makeState(maxContext: maxContext, maxBatch: min(256, max(1, length)))
+        try model.forward(tokens, state: state, logits: .last)
+        // Remember roots only (states prefilled from scratch), so forks never chain.
+        if reusesPromptPrefixes { promptCache.insert(tokens, state) }
+        return (state, 0)
     }
 
     public func completeBatch(_ requests: [SoTRequest], maxTokens: Int, stopAtLineBreak: Bool,
@@ -81,8 +100,9 @@ public final class LlamaSoTModel: SoTLanguageModel {
         let shared = min(Self.commonPrefixLength(prompts), (prompts.map(\.count).min() ?? 1) - 1)
 
         let start = Self.now()
-        let base = model.makeState(maxContext: max(1, shared), maxBatch: min(256, max(1, shared)))
-        if shared > 0 { try model.forward(Array(prompts[0][..<shared]), state: base, logits: .none) }
+        var reused = 0
+        var base = model.makeState(maxContext: 1, maxBatch: 1)
+        if shared > 0 { (base, reused) = try prefilledState(prompts[0], upTo: shared, maxContext: shared) }
         var states: [LlamaState] = []
         var next = [Int32](repeating: 0, count: prompts.count)
         for (i, prompt) in prompts.enumerated() {
@@ -138,7 +158,7 @@ public final class LlamaSoTModel: SoTLanguageModel {
         }
         return SoTBatchCompletion(completions: completions, sharedPrefixTokens: max(0, shared),
                                   prefillSeconds: prefilled - start, decodeSeconds: end - prefilled,
-                                  steps: steps, lineBreakStops: cut.count)
+                                  steps: steps, lineBreakStops: cut.count, reusedPrefixTokens: reused)
     }
 
     /// When `piece` holds a line break after some text (in `text` or earlier in `piece`),
@@ -163,4 +183,39 @@ public final class LlamaSoTModel: SoTLanguageModel {
     }
 
     static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+}
+
+/// Prompt states kept for reuse. SoT's prompts start with the same text every time (the
+/// chat template's system turn, the organizer instructions and both worked examples; the
+/// point prompts' instructions), so the keys and values of that common prefix are
+/// computed once per session and every later prompt forks them without copying
+/// (`LlamaState.fork`), prefilling only its own tail. This is prompt caching, as serving
+/// engines do; `effterm bench sot --no-prefix-cache` measures without it.
+struct PromptCache {
+    private var roots: [(tokens: [Int32], state: LlamaState)] = []
+    /// Roots kept, most recently used last.
+    let capacity = 4
+    /// Shorter common prefixes are prefilled again rather than forked.
+    let minimumReuse = 8
+
+    /// The root sharing the longest prefix with `tokens` and that length, leaving at least
+    /// one token of `tokens` to prefill (its logits are needed).
+    mutating func longestMatch(_ tokens: [Int32]) -> (LlamaState, Int)? {
+        var best: (index: Int, length: Int)?
+        for (i, root) in roots.enumerated() {
+            let limit = min(root.tokens.count, tokens.count - 1)
+            var n = 0
+            while n < limit, root.tokens[n] == tokens[n] { n += 1 }
+            if n >= minimumReuse, n > (best?.length ?? 0) { best = (i, n) }
+        }
+        guard let best else { return nil }
+        let root = roots.remove(at: best.index)
+        roots.append(root)
+        return (root.state, best.length)
+    }
+
+    mutating func insert(_ tokens: [Int32], _ state: LlamaState) {
+        roots.append((tokens, state))
+        if roots.count > capacity { roots.removeFirst() }
+    }
 }

@@ -66,6 +66,10 @@ public struct SoTBench {
         public var streams: Int
         public var longest_point_tokens: Int
         public var sot_tokens_processed: Int
+        /// Prompt tokens SoT reused from earlier prompts' caches (skeleton + shared prefix).
+        public var sot_reused_prompt_tokens: Int
+        /// Prompt tokens normal decoding reused (the template's system turn).
+        public var normal_reused_prompt_tokens: Int
         public var predicted_seconds: Double
         public var prediction_error: Double
         public var skeleton: [String]
@@ -124,26 +128,32 @@ public struct SoTBench {
         let normalSeconds = normal.prefillSeconds + normal.decodeSeconds
         let r = try runner.run(question: q.question, model: sot)
         let longest = r.batch?.completions.map(\.generatedTokens).max() ?? 0
+        // Prompt tokens actually prefilled: a prefix reused from an earlier prompt costs nothing.
         let prefilled = r.batch.map { b in
-            b.sharedPrefixTokens + b.completions.reduce(0) { $0 + $1.promptTokens - b.sharedPrefixTokens }
+            b.sharedPrefixTokens - b.reusedPrefixTokens
+                + b.completions.reduce(0) { $0 + $1.promptTokens - b.sharedPrefixTokens }
         } ?? 0
-        var predicted = latency.predict(skeletonPromptTokens: r.skeleton.promptTokens,
+        var predicted = latency.predict(skeletonPromptTokens: r.skeleton.promptTokens - r.skeleton.reusedPromptTokens,
                                         skeletonTokens: r.skeleton.generatedTokens,
                                         prefilledTokens: prefilled, longestPoint: longest,
                                         streams: r.points.count).total
         if let fb = r.fallback {
-            predicted += latency.predictNormal(promptTokens: fb.promptTokens, answerTokens: fb.generatedTokens)
+            predicted += latency.predictNormal(promptTokens: fb.promptTokens - fb.reusedPromptTokens,
+                                               answerTokens: fb.generatedTokens)
         }
         return Row(question: q.question, category: q.category, suitable: q.isSuitable,
                    normal_seconds: normalSeconds, normal_tokens: normal.generatedTokens,
-                   normal_tokens_processed: normal.promptTokens + normal.generatedTokens,
+                   normal_tokens_processed: normal.promptTokens - normal.reusedPromptTokens + normal.generatedTokens,
                    sot_seconds: r.totalSeconds, ratio: r.totalSeconds / normalSeconds,
                    skeleton_seconds: r.skeletonSeconds, expansion_seconds: r.expansionSeconds,
                    points: r.points.count, parse_ok: Set(r.points.map(\.index)).count >= 3,
                    fell_back: r.fallbackReason != nil, leaked_points: r.leakedPoints.count,
                    line_break_stops: r.batch?.lineBreakStops ?? 0,
                    streams: r.batch == nil ? 0 : r.points.count, longest_point_tokens: longest,
-                   sot_tokens_processed: r.tokensProcessed, predicted_seconds: predicted,
+                   sot_tokens_processed: r.tokensProcessed,
+                   sot_reused_prompt_tokens: r.skeleton.reusedPromptTokens + (r.batch?.reusedPrefixTokens ?? 0),
+                   normal_reused_prompt_tokens: normal.reusedPromptTokens,
+                   predicted_seconds: predicted,
                    prediction_error: (r.totalSeconds - predicted) / predicted,
                    skeleton: r.points.map { "\($0.index). \($0.text)" }, router: nil)
     }

@@ -17,13 +17,17 @@ public struct SoTCompletion: Sendable, Equatable {
     public var generatedTokens: Int
     public var prefillSeconds: Double
     public var decodeSeconds: Double
+    /// Leading prompt tokens whose keys and values were reused from an earlier prompt
+    /// (not prefilled by this call).
+    public var reusedPromptTokens: Int
     public init(text: String, promptTokens: Int, generatedTokens: Int,
-                prefillSeconds: Double, decodeSeconds: Double) {
+                prefillSeconds: Double, decodeSeconds: Double, reusedPromptTokens: Int = 0) {
         self.text = text
         self.promptTokens = promptTokens
         self.generatedTokens = generatedTokens
         self.prefillSeconds = prefillSeconds
         self.decodeSeconds = decodeSeconds
+        self.reusedPromptTokens = reusedPromptTokens
     }
 }
 
@@ -40,9 +44,12 @@ public struct SoTBatchCompletion: Sendable, Equatable {
     public var steps: Int
     /// Streams that ended at a line break rather than end of turn or the cap.
     public var lineBreakStops: Int = 0
+    /// Leading tokens of the shared prefix reused from an earlier prompt (not prefilled).
+    public var reusedPrefixTokens: Int = 0
     public init(completions: [SoTCompletion], sharedPrefixTokens: Int, prefillSeconds: Double,
-                decodeSeconds: Double, steps: Int, lineBreakStops: Int = 0) {
+                decodeSeconds: Double, steps: Int, lineBreakStops: Int = 0, reusedPrefixTokens: Int = 0) {
         self.lineBreakStops = lineBreakStops
+        self.reusedPrefixTokens = reusedPrefixTokens
         self.completions = completions
         self.sharedPrefixTokens = sharedPrefixTokens
         self.prefillSeconds = prefillSeconds

@@ -50,11 +50,12 @@ public struct SoTRunner: Sendable {
         }
         public var totalSeconds: Double { skeletonSeconds + expansionSeconds }
         /// Every prompt and generated token the model processed (SoT re-reads the question
-        /// and skeleton per point, so this exceeds normal decoding even when time falls).
+        /// and skeleton per point, so this exceeds normal decoding even when time falls);
+        /// prompt tokens reused from an earlier prompt's cache are not counted.
         public var tokensProcessed: Int {
-            var n = skeleton.promptTokens + skeleton.generatedTokens
+            var n = skeleton.promptTokens - skeleton.reusedPromptTokens + skeleton.generatedTokens
             if let batch {
-                n += batch.sharedPrefixTokens
+                n += batch.sharedPrefixTokens - batch.reusedPrefixTokens
                 for c in batch.completions {
                     n += c.promptTokens - batch.sharedPrefixTokens + c.generatedTokens
                 }

@@ -1,3 +1,4 @@
+import EffTechniques
 import ArgumentParser
 import EffEngine
 import EffTUI

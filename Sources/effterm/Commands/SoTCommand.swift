@@ -205,6 +205,9 @@ struct SoTBenchCommand: ParsableCommand {
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
 
+    @Flag(help: "Prefill every prompt from scratch (by default the common prefix of SoT's prompts, and the template's system turn, are computed once and forked).")
+    var noPrefixCache = false
+
     @Option(help: "A GGUF file to use instead of the cached model (else EFFTERM_MODEL, else the cache).")
     var model: String?
 
@@ -246,6 +249,7 @@ struct SoTBenchCommand: ParsableCommand {
         let latency = try SoTBench.calibrate(model: loaded.model, maxStreams: 10)
         let sot = LlamaSoTModel(model: loaded.model, tokenizer: loaded.tokenizer,
                                 template: loaded.template, stopTokens: loaded.stopTokens)
+        sot.reusesPromptPrefixes = !noPrefixCache
         let bench = SoTBench(sot: sot, runner: SoTRunner(), latency: latency, normalMaxTokens: normalTokens)
         var rows: [SoTBench.Row] = []
         for (i, q) in qs.enumerated() {
