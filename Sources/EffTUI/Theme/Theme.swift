@@ -170,10 +170,19 @@ public struct ThemeCatalog {
         var dirs: [URL] = []
         if let d = environment["EFFTERM_THEMES"] { dirs.append(URL(fileURLWithPath: d)) }
         dirs.append(URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent("Themes"))
-        let exe = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath()
-        // .build/<config>/effterm -> package root
-        dirs.append(exe.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Themes"))
+        // The package's Themes/ next to a built binary: .build/<config>/effterm, where
+        // <config> may be a symlink to .build/<triple>/<config>; the nearest ancestor wins.
+        let exe = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+                      ?? CommandLine.arguments.first ?? "").resolvingSymlinksInPath()
+        var up = exe.deletingLastPathComponent()
+        for _ in 0..<4 {
+            up = up.deletingLastPathComponent()
+            let themes = up.appendingPathComponent("Themes")
+            if FileManager.default.fileExists(atPath: themes.appendingPathComponent("default.theme").path) {
+                dirs.append(themes)
+                break
+            }
+        }
         dirs.append(XDGDirectories.current(environment: environment).config.appendingPathComponent("themes"))
         return ThemeCatalog(directories: dirs)
     }
@@ -203,6 +212,8 @@ public struct ThemeCatalog {
                 return ThemeParser.parse(text, name: name, file: url.path)
             }
         }
+        // The builtin theme is the default one: no theme files installed is not an error.
+        if nameOrPath == "default" { return (.builtin, []) }
         return (.builtin, [ThemeDiagnostic(file: nameOrPath, line: 0, message: "theme not found (looked in \(directories.map(\.path).joined(separator: ", ")))")])
     }
 }
