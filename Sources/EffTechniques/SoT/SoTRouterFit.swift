@@ -24,6 +24,13 @@ public struct SoTRouterFit: Sendable {
         public var precision: Double?
         public var recall: Double?
         public var outOfFold: [Double]
+        /// Mean binary cross-entropy of the out-of-fold scores against the 0/1 labels.
+        public var logLoss: Double
+
+        /// Ordering key of `best`: larger is better.
+        public var rank: (Double, Double, Double, Double) {
+            (recall ?? -1, precision ?? -1, (averagePrecision * 1e6).rounded() / 1e6, -logLoss)
+        }
     }
 
     /// Out-of-fold evaluation for every L2 in the grid.
@@ -34,16 +41,21 @@ public struct SoTRouterFit: Sendable {
             l.l2 = l2
             let oof = RouterTraining.outOfFoldScores(rows: rows, labels: labels, folds: f, loss: l, optimizer: optimizer)
             let t = RouterTraining.chooseThreshold(scores: oof, labels: labels, minPrecision: minPrecision)
+            let logLoss = zip(oof, labels).reduce(0.0) { sum, pair in
+                let p = min(max(pair.0, 1e-9), 1 - 1e-9)
+                return sum - (pair.1 ? log(p) : log(1 - p))
+            } / Double(max(1, oof.count))
             return Evaluation(l2: l2, averagePrecision: RouterTraining.averagePrecision(scores: oof, labels: labels),
-                              threshold: t?.threshold, precision: t?.precision, recall: t?.recall, outOfFold: oof)
+                              threshold: t?.threshold, precision: t?.precision, recall: t?.recall, outOfFold: oof,
+                              logLoss: logLoss)
         }
     }
 
-    /// The best evaluation: highest recall at the precision target, then highest average precision.
+    /// The best evaluation: highest out-of-fold recall at the precision target, then
+    /// precision, then average precision, then the lowest out-of-fold log-loss (which still
+    /// separates feature sets when the set is so easy that the first three tie).
     public static func best(_ evaluations: [Evaluation]) -> Evaluation? {
-        evaluations.max { a, b in
-            ((a.recall ?? -1), a.averagePrecision) < ((b.recall ?? -1), b.averagePrecision)
-        }
+        evaluations.max { a, b in a.rank < b.rank }
     }
 
     /// The final heads on all rows, with `evaluation`'s L2 and threshold. Categories with

@@ -293,7 +293,9 @@ struct SoTBenchCommand: ParsableCommand {
               + "false-positive rate \(f(r.router_false_positive_rate)) mean \(String(format: "%.0f", r.router_mean_seconds * 1000)) ms")
         for (category, rate) in r.router_sot_rate_by_category.sorted(by: { $0.key < $1.key }) {
             let suitable = SoTQuestion.suitableCategories.contains(category) ? "suitable" : "not suitable"
-            print(String(format: "  %-15@ %-12@ routed to SoT %.0f%%", category, suitable, rate * 100))
+            print("  " + category.padding(toLength: 15, withPad: " ", startingAt: 0)
+                  + suitable.padding(toLength: 13, withPad: " ", startingAt: 0)
+                  + String(format: "routed to SoT %.0f%%", rate * 100))
         }
     }
 }

@@ -86,10 +86,10 @@ struct SoTTrainRouterCommand: ParsableCommand {
         for r in recipes {
             let rows = banks[r.input]!.map { $0.features(r) }
             guard let e = SoTRouterFit.best(fit.evaluate(rows: rows, labels: labels, groups: groups)) else { continue }
-            log(String(format: "%-28@ l2 %-6g AP %.3f  at P>=%.2f: threshold %@ precision %@ recall %@",
-                       r.description, e.l2, e.averagePrecision, minPrecision, fmt(e.threshold), fmt(e.precision),
-                       fmt(e.recall)))
-            if best == nil || ((e.recall ?? -1), e.averagePrecision) > ((best!.eval.recall ?? -1), best!.eval.averagePrecision) {
+            log(String(format: "%@ l2 %-6g AP %.3f log-loss %.3f  at P>=%.2f: threshold %@ precision %@ recall %@",
+                       r.description.padding(toLength: 24, withPad: " ", startingAt: 0), e.l2, e.averagePrecision,
+                       e.logLoss, minPrecision, fmt(e.threshold), fmt(e.precision), fmt(e.recall)))
+            if best == nil || e.rank > best!.eval.rank {
                 best = (r, e)
             }
         }
