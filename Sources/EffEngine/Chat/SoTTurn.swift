@@ -24,7 +24,8 @@ struct SoTTurn {
              onStatus: (SoTStatus) -> Void) throws -> Outcome {
         support.watch(cancel)
         var status = SoTStatus(mode: mode, stage: .skeleton, started: started)
-        status.router = router?.summary
+        // The router chose SoT: its score is enough here, the stage timings need the room.
+        status.router = router.map { String(format: "SoT (P %.2f >= %.2f)", $0.score, $0.threshold) }
         onStatus(status)
         var expansionStart = 0.0
         var deltas = 0

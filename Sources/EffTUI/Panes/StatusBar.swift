@@ -91,8 +91,16 @@ extension StatusBar {
         case .expanding: part("", "expanding B=\(sot.streams)", live)
         case .fallback: part("", "fell back: \(sot.fallbackReason ?? "")", Style(fg: t[.statusWarnFg], bg: bg, attrs: .bold))
         case .normal: part("", "normal decoding", live)
-        case .done: part("", sot.streams > 0 ? "done B=\(sot.streams)" : "done")
+        case .done:
+            if let reason = sot.fallbackReason, sot.streams == 0 {
+                part("", "fell back to normal decoding: \(reason)", Style(fg: t[.statusWarnFg], bg: bg, attrs: .bold))
+            } else {
+                part("", sot.streams > 0 ? "done B=\(sot.streams)" : "done")
+            }
         case .stopped: part("", "stopped")
+        }
+        if sot.stage == .normal || (sot.stage == .done && sot.skeletonSeconds == nil), let r = sot.router {
+            part("router", r)
         }
         let ms: (Double) -> String = { String(format: "%.0f ms", $0 * 1000) }
         if let v = sot.skeletonSeconds { part("skeleton", ms(v)) }
@@ -106,7 +114,7 @@ extension StatusBar {
         } else if let total = sot.totalSeconds, sot.stage == .done {
             part("total", String(format: "%.2f s", total))
         }
-        if let r = sot.router { part("router", r) }
+        if let r = sot.router, sot.skeletonSeconds != nil { part("router", r) }
     }
 
     /// Compact key names for the status line: ctrl-s -> ^S, f1 -> F1, esc -> Esc.
