@@ -166,3 +166,17 @@ import Testing
         #expect(throws: TranscriptError.self) { try Transcript.parse(Data(bad.utf8), file: "bad.jsonl") }
     }
 }
+
+extension SoTChatTests {
+    @Test func aNewSessionStoresAnUnjudgedCompareInTheOldTranscript() async throws {
+        let (engine, _, _) = await makeEngine()
+        await engine.send("How do I rest better?")
+        await engine.waitUntilIdle()
+        await engine.compare()
+        await engine.waitUntilIdle()
+        let old = try #require(engine.snapshots.latest.value.sessionFile)
+        await engine.newSession()
+        let t = try SessionStore.load(URL(fileURLWithPath: old))
+        #expect(t.compares.map(\.verdict) == ["skipped"])
+    }
+}

@@ -62,8 +62,9 @@ extension ChatEngine {
         events.push(.notice("A/B verdict saved: \(what)", isWarning: false))
     }
 
-    /// A comparison left without a verdict is stored as skipped before anything else runs.
-    func settlePendingCompare() async {
+    /// A comparison left without a verdict is stored as skipped before anything else runs
+    /// (the next question, a new session, quitting), so no comparison is lost.
+    public func settlePendingCompare() async {
         guard var record = pendingCompare else { return }
         pendingCompare = nil
         record.verdict = "skipped"

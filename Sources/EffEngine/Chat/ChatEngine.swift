@@ -182,6 +182,7 @@ public actor ChatEngine {
     /// Clears the conversation and starts a new transcript.
     public func newSession() async {
         if busy { stop(); await waitUntilIdle() }
+        await settlePendingCompare()
         box.backend.reset()
         messages = system.map { $0.isEmpty ? [] : [TurnMessage(role: "system", content: $0)] } ?? []
         snapshots.update {
@@ -196,6 +197,7 @@ public actor ChatEngine {
     /// Continues a saved transcript: replays its messages into the KV cache.
     public func resume(_ transcript: Transcript, file: URL) async {
         if busy { stop(); await waitUntilIdle() }
+        await settlePendingCompare()
         busy = true
         let info = box.backend.info
         var warning: String?

@@ -35,7 +35,11 @@ enum ChatUI {
                 if sig == 0 {
                     // Normal quit: stop a running answer so its partial turn is saved too.
                     let done = DispatchSemaphore(value: 0)
-                    Task { await engine.stop(); await engine.waitUntilIdle(); done.signal() }
+                    Task {
+                        await engine.stop(); await engine.waitUntilIdle()
+                        await engine.settlePendingCompare()
+                        done.signal()
+                    }
                     _ = done.wait(timeout: .now() + 2)
                 }
                 TerminalGuard.restore()
