@@ -234,7 +234,7 @@ struct SoTBenchCommand: ParsableCommand {
         if let routerChoice {
             let r: SoTRouting
             do { r = try routerChoice.make(loaded, weightsPath: routerWeights) } catch let error as SoTRouterError {
-                throw ValidationErrorParagraph("effterm bench sot --router \(router): \(error)")
+                throw ValidationErrorParagraph("effterm bench sot --router \(router): \(error) (or measure without a router: --router none)")
             }
             routing = try SoTRouterEvaluation.run(r, name: routerChoice.rawValue, questions: qs) { i, row in
                 log(String(format: "[route %d/%d] %@ %@ %.2f %@", i + 1, qs.count, row.category,
