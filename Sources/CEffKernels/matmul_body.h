@@ -38,7 +38,7 @@ static inline __attribute__((always_inline)) __m256i FN(dot8)(const int KIND, co
 }
 
 /// 8 packed weight rows (x8 layout, `nBlocks` blocks) times NT tokens: y[k * ldy + r] for
-/// r < nValid. Per (row, token) the arithmetic is the same for every NT and both ISAs (the
+/// lanes r in [laneLo, laneHi). Per (row, token) the arithmetic is the same for every NT and both ISAs (the
 /// int dot is exact): per block, acc = fma(float(dot), d_w * d_x, acc), then for Q4 kinds
 /// acc = fma(m_w, s_x, acc) (Q4_0: m_w = -8 d_w). `xu` (VNNI Q8_0 only) is x's int8 values
 /// plus 128, as u8: the dot is then sum (x + 128) w - 128 sum w, one vpdpbusd per group
