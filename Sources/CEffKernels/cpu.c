@@ -19,3 +19,14 @@ int eff_cpu_has_avx_vnni(void) {
     return 0;
 #endif
 }
+
+int eff_cpu_has_avx512_vnni(void) {
+#if defined(__x86_64__)
+    // compiler-rt's checks include the OS saving the zmm state (XCR0).
+    __builtin_cpu_init();
+    return eff_cpu_has_avx2_fma() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+        && __builtin_cpu_supports("avx512vnni") ? 1 : 0;
+#else
+    return 0;
+#endif
+}

@@ -1,5 +1,6 @@
-// Matrix kernels with AVX2/FMA/F16C intrinsics (AVX-512 is never used; AVX-VNNI only
-// behind a run-time check). Layouts follow ggml's blocks; see CEffKernels.h.
+// Matrix kernels with AVX2/FMA/F16C intrinsics; AVX-VNNI and AVX-512 (F, BW, VNNI; the
+// quantized tiles over packed weights only) behind run-time checks. Layouts follow ggml's
+// blocks, plus the x8 packing below; see CEffKernels.h.
 #include "CEffKernels.h"
 #include <immintrin.h>
 #include <math.h>
@@ -119,6 +120,21 @@ static uint8_t *eff_x8_scratch(size_t bytes) {
     return tl_x8;
 }
 
+/// Per-thread scratch of `extra` bytes followed, when `biased`, by the activations' int8
+/// values + 128 (u8, 32 bytes per block; VNNI's Q8_0 kernels). Returns the scratch (NULL
+/// when out of memory); *xu points past the first `extra` bytes.
+static uint8_t *eff_scratch_xu(size_t extra, const eff_q8a_block *x, size_t nxBlocks, int biased, uint8_t **xu) {
+    uint8_t *p = eff_x8_scratch(extra + (biased ? nxBlocks * 32 : 0));
+    if (!p) return NULL;
+    *xu = p + extra;
+    if (biased) {
+        const __m256i bias = _mm256_set1_epi8((char)0x80);
+        for (size_t i = 0; i < nxBlocks; i++)
+            _mm256_storeu_si256((__m256i *)(*xu + 32 * i), _mm256_xor_si256(bias, _mm256_loadu_si256((const __m256i *)x[i].qs)));
+    }
+    return p;
+}
+
 static void eff_fill_nan(int rowBegin, int rowEnd, int nTokens, float *y, int ldy) {
     for (int t = 0; t < nTokens; t++)
         for (int r = rowBegin; r < rowEnd; r++) y[(size_t)t * ldy + r] = NAN;
@@ -138,13 +154,25 @@ static void eff_fill_nan(int rowBegin, int rowEnd, int nTokens, float *y, int ld
 #undef USE_VNNI
 #pragma clang attribute pop
 
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vnni,avx2,fma,f16c"))), apply_to = function)
+#include "matmul512_body.h"
+#pragma clang attribute pop
+
 static int g_use_vnni = -1;
+static int g_use_avx512 = -1;
 
 void eff_set_use_vnni(int on) { g_use_vnni = on && eff_cpu_has_avx_vnni() ? 1 : 0; }
+
+void eff_set_use_avx512(int on) { g_use_avx512 = on && eff_cpu_has_avx512_vnni() ? 1 : 0; }
 
 static inline int use_vnni(void) {
     if (g_use_vnni < 0) g_use_vnni = eff_cpu_has_avx_vnni();
     return g_use_vnni;
+}
+
+static inline int use_avx512(void) {
+    if (g_use_avx512 < 0) g_use_avx512 = eff_cpu_has_avx512_vnni();
+    return g_use_avx512;
 }
 
 void eff_matmul_q4_1(const uint8_t *w, size_t rowBytes, int rowBegin, int rowEnd, int nBlocks,
@@ -185,6 +213,20 @@ void eff_x8_pack(int kind, const uint8_t *w, size_t rowBytes, int rows, int rowB
 
 void eff_matmul_x8(int kind, const uint8_t *packed, int rowBegin, int rowEnd, int nBlocks,
                    const eff_q8a_block *x, int nTokens, float *y, int ldy) {
+    // One token streams weights from DRAM: there the 256-bit tiles kept up with memory
+    // (~39 GB/s on one thread of this Zen 5) and the 512-bit ones did not (~28 GB/s); from
+    // two tokens on the products are compute-bound and the 512-bit tiles take ~half the time.
+    if (nTokens >= 2 && use_avx512()) {
+        uint8_t *xu = NULL;
+        if (!eff_scratch_xu(0, x, (size_t)nTokens * nBlocks, kind == 2, &xu)) {
+            eff_fill_nan(rowBegin, rowEnd, nTokens, y, ldy);  // out of memory: visible, not stale
+            return;
+        }
+        if (kind == 0) eff512_matmul_x8_q4_1(packed, rowBegin, rowEnd, nBlocks, x, xu, nTokens, y, ldy);
+        else if (kind == 1) eff512_matmul_x8_q4_0(packed, rowBegin, rowEnd, nBlocks, x, xu, nTokens, y, ldy);
+        else eff512_matmul_x8_q8_0(packed, rowBegin, rowEnd, nBlocks, x, xu, nTokens, y, ldy);
+        return;
+    }
     const int v = use_vnni();
     if (kind == 0) (v ? matmul_x8_q4_1_vnni : matmul_x8_q4_1_avx2)(packed, rowBegin, rowEnd, nBlocks, x, nTokens, y, ldy);
     else if (kind == 1) (v ? matmul_x8_q4_0_vnni : matmul_x8_q4_0_avx2)(packed, rowBegin, rowEnd, nBlocks, x, nTokens, y, ldy);

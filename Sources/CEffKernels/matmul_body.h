@@ -128,21 +128,11 @@ static inline __attribute__((always_inline)) void FN(group_tokens)(
     }
 }
 
-/// Per-thread scratch of `extra` bytes followed, for VNNI's Q8_0, by the activations' int8
-/// values + 128 (u8, 32 bytes per block). Returns the scratch; *xu points at the biased copy.
+/// Per-thread scratch of `extra` bytes, then (VNNI's Q8_0 only) the biased activations.
 static inline __attribute__((always_inline)) uint8_t *FN(scratch_xu)(const int KIND, size_t extra,
                                                                       const eff_q8a_block *x, size_t nxBlocks,
                                                                       uint8_t **xu) {
-    const int biased = USE_VNNI && KIND == 2;
-    uint8_t *p = eff_x8_scratch(extra + (biased ? nxBlocks * 32 : 0));
-    if (!p) return NULL;
-    *xu = p + extra;
-    if (biased) {
-        const __m256i bias = _mm256_set1_epi8((char)0x80);
-        for (size_t i = 0; i < nxBlocks; i++)
-            _mm256_storeu_si256((__m256i *)(*xu + 32 * i), _mm256_xor_si256(bias, _mm256_loadu_si256((const __m256i *)x[i].qs)));
-    }
-    return p;
+    return eff_scratch_xu(extra, x, nxBlocks, USE_VNNI && KIND == 2, xu);
 }
 
 /// Rows [rowBegin, rowEnd) of a matrix already in the x8 layout (`packed`: group g of rows

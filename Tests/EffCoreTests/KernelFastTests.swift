@@ -4,8 +4,9 @@ import Testing
 @testable import EffCore
 
 /// The fast kernels (CEffKernels on ComputePool) against the reference loops and exact
-/// float products, with named tolerances.
-@Suite struct KernelFastTests {
+/// float products, with named tolerances. Serialized: some tests switch the process-wide ISA
+/// choice (eff_set_use_vnni / eff_set_use_avx512) to cover every path.
+@Suite(.serialized) struct KernelFastTests {
     /// Float reassociation only (F32/F16 weights, attention): relative to sum |w_j x_j|.
     static let floatRelativeTolerance: Float = 2e-5
     /// Slack on the activation-quantization bound for float rounding of scales and sums.
@@ -114,18 +115,25 @@ import Testing
     @Test(arguments: [GGMLType.q4_1, .q4_0, .q8_0])
     func packedAndGGMLLayoutsGiveIdenticalResults(_ type: GGMLType) throws {
         guard FastKernels.isAvailable else { return }
-        // The x8 copy and packing 8 rows into scratch per product run the same tile, on
-        // both ISAs; 37 rows leave a partial last group.
+        // The x8 copy (256-bit tiles, or 512-bit tiles of two groups) and packing 8 rows into
+        // scratch per product give the same bits on every ISA path; 37 rows leave a partial
+        // last group, and 5 groups an unpaired one for the 512-bit tiles. Paths the CPU
+        // lacks fall back to plain AVX2 (then this checks determinism only).
         let m = try TestMatrix(type, rows: 37, cols: 160, seed: 61)
         let pool = ComputePool(threads: 2)
-        defer { eff_set_use_vnni(1) }
-        for vnni: Int32 in [0, 1] {
+        defer { eff_set_use_vnni(1); eff_set_use_avx512(1) }
+        let reference = try (1...9).map { n in
+            try m.matmul(testValues(n * m.cols, seed: UInt64(62 + n), scale: 2), nTokens: n, pool: pool, packed: false)
+        }
+        for (vnni, avx512): (Int32, Int32) in [(0, 0), (1, 0), (1, 1), (0, 1)] {
             eff_set_use_vnni(vnni)
+            eff_set_use_avx512(avx512)
             for nTokens in 1...9 {
                 let x = testValues(nTokens * m.cols, seed: UInt64(62 + nTokens), scale: 2)
                 let packed = try m.matmul(x, nTokens: nTokens, pool: pool)
                 let direct = try m.matmul(x, nTokens: nTokens, pool: pool, packed: false)
-                #expect(packed == direct, "\(type) vnni \(vnni) \(nTokens) tokens")
+                #expect(packed == direct, "\(type) vnni \(vnni) avx512 \(avx512) \(nTokens) tokens")
+                #expect(packed == reference[nTokens - 1])
                 #expect(!packed.contains { $0.isNaN })
             }
         }
@@ -220,6 +228,8 @@ import Testing
         // without AVX-VNNI both runs take the plain path and this checks determinism only.
         let m = try TestMatrix(type, rows: 33, cols: 128, seed: 21)
         let pool = ComputePool(threads: 1)
+        eff_set_use_avx512(0)  // the 256-bit tiles, packed and unpacked
+        defer { eff_set_use_avx512(1); eff_set_use_vnni(1) }
         for nTokens in 1...9 {
             let x = testValues(nTokens * m.cols, seed: UInt64(22 + nTokens), scale: 2)
             eff_set_use_vnni(0)

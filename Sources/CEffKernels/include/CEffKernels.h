@@ -18,6 +18,13 @@ int eff_cpu_has_avx_vnni(void);
 /// Selects the AVX-VNNI dot product when `on` != 0 and the CPU has it (default: auto).
 void eff_set_use_vnni(int on);
 
+/// Returns 1 when the running CPU (and OS) support AVX-512 F, BW and VNNI.
+int eff_cpu_has_avx512_vnni(void);
+
+/// Selects the 512-bit tiles for x8-packed weights times 2 or more tokens when `on` != 0
+/// and the CPU has AVX-512 VNNI (default: auto). Results are bit-identical either way.
+void eff_set_use_avx512(int on);
+
 /// One block of 32 activations quantized on the fly to 8 bits (Q8_1-style):
 /// x[i] ~= d * qs[i], and s = d * sum(qs) so a weight offset can be applied per block.
 typedef struct {
