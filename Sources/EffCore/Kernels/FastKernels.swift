@@ -201,6 +201,12 @@ extension FastKernels {
     /// `vpmaddubsw` + `vpmaddwd`; chosen by a CPUID check, results are identical.
     public static var usesVNNI: Bool { isAvailable && eff_cpu_has_avx_vnni() != 0 }
 
+    /// The kernel paths in use, e.g. "avx2+avx-vnni+avx512-vnni (C)" (for bench output).
+    public static var pathDescription: String {
+        guard isAvailable else { return "reference (Swift)" }
+        return "avx2" + (usesVNNI ? "+avx-vnni" : "") + (usesAVX512 ? "+avx512-vnni" : "") + " (C)"
+    }
+
     /// True when products over packed quantized weights use 512-bit tiles (AVX-512 F, BW,
     /// VNNI; two 8-row groups per register), chosen by a CPUID check; results are identical.
     public static var usesAVX512: Bool { isAvailable && eff_cpu_has_avx512_vnni() != 0 }
