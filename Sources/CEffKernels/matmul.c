@@ -175,6 +175,10 @@ static inline int use_avx512(void) {
     return g_use_avx512;
 }
 
+int eff_using_vnni(void) { return use_vnni(); }
+
+int eff_using_avx512(void) { return use_avx512(); }
+
 void eff_matmul_q4_1(const uint8_t *w, size_t rowBytes, int rowBegin, int rowEnd, int nBlocks,
                      const eff_q8a_block *x, int nTokens, float *y, int ldy) {
     if (use_vnni()) matmul_q4_1_vnni(w, rowBytes, rowBegin, rowEnd, nBlocks, x, nTokens, y, ldy);

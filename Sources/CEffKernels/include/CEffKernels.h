@@ -25,6 +25,10 @@ int eff_cpu_has_avx512_vnni(void);
 /// and the CPU has AVX-512 VNNI (default: auto). Results are bit-identical either way.
 void eff_set_use_avx512(int on);
 
+/// 1 when the kernels currently use AVX-VNNI / the 512-bit tiles (CPU support and setting).
+int eff_using_vnni(void);
+int eff_using_avx512(void);
+
 /// One block of 32 activations quantized on the fly to 8 bits (Q8_1-style):
 /// x[i] ~= d * qs[i], and s = d * sum(qs) so a weight offset can be applied per block.
 typedef struct {

@@ -204,7 +204,19 @@ extension FastKernels {
     /// The kernel paths in use, e.g. "avx2+avx-vnni+avx512-vnni (C)" (for bench output).
     public static var pathDescription: String {
         guard isAvailable else { return "reference (Swift)" }
-        return "avx2" + (usesVNNI ? "+avx-vnni" : "") + (usesAVX512 ? "+avx512-vnni" : "") + " (C)"
+        return "avx2" + (eff_using_vnni() != 0 ? "+avx-vnni" : "") + (eff_using_avx512() != 0 ? "+avx512-vnni" : "") + " (C)"
+    }
+
+    /// The widest instruction set the quantized kernels may use (results are bit-identical
+    /// on every level; this exists to measure each path on one machine).
+    public enum ISALimit: String, CaseIterable, Sendable {
+        case avx2, avxVNNI = "avx-vnni", avx512 = "avx512"
+    }
+
+    /// Caps the kernels at `limit` (each path is still used only when the CPU has it).
+    public static func limit(to limit: ISALimit) {
+        eff_set_use_vnni(limit == .avx2 ? 0 : 1)
+        eff_set_use_avx512(limit == .avx512 ? 1 : 0)
     }
 
     /// True when products over packed quantized weights use 512-bit tiles (AVX-512 F, BW,

@@ -4,8 +4,6 @@ import EffEngine
 import EffLLM
 import Foundation
 
-/// `effterm bench`: prefill, decode and batched-decode speed of the real model, side by side
-/// with `llama-bench` / `llama-batched-bench` (Tools/bench/compare-llama.sh).
 /// `effterm bench`: measurements printed as tables or JSON. `effterm bench` alone (or
 /// `bench llm`) measures the LLM engine; `bench sot` measures Skeleton-of-Thought.
 struct BenchCommand: ParsableCommand {
@@ -16,25 +14,26 @@ struct BenchCommand: ParsableCommand {
         defaultSubcommand: LLMBenchCommand.self)
 }
 
-/// `effterm bench llm`: prefill, decode and batched-decode speed of the chat model.
+/// `effterm bench llm`: prefill, decode and batched-decode speed of the chat model, side by
+/// side with `llama-bench` / `llama-batched-bench` (Tools/bench/compare-llama.sh).
 struct LLMBenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "llm",
         abstract: "Measure prefill, decode and batched-decode speed of the chat model.",
         discussion: """
-        prefill: tok/s over N prompt tokens (llama-bench pp N). decode: tok/s of 128 single-token
-        steps after a context of depth D (llama-bench tg128 -d D). batched: B forked streams
-        over a shared 64-token prompt advance one token each per step; step_ratio = t_B / t_1.
-        Each figure is the median of --reps timed runs after one warm-up run. Token ids are
-        pseudo-random (as llama-bench's), so the numbers do not depend on a prompt.
+        prefill: tok/s over N prompt tokens (llama-bench pp N). decode: tok/s of 128 single-token \
+        steps after a context of depth D (llama-bench tg128 -d D). batched: B forked streams \
+        over a shared 64-token prompt advance one token each per step; step_ratio = t_B / t_1. \
+        Each figure is the median of --reps timed runs after one warm-up run. Token ids are \
+        pseudo-random (as llama-bench's), so the numbers do not depend on a prompt. --isa avx2 \
+        measures the AVX2 baseline on a CPU that has more.
         """
     )
 
     @Option(help: "GGUF model file (default: the cached SmolLM2-135M-Instruct Q4_1).")
     var model: String?
 
-    @Option(help: "Compute threads (default: one per core).")
-    var threads: Int?
+    @OptionGroup var compute: ComputeOptions
 
     @Option(help: "Timed repetitions per figure; the median is reported.")
     var reps = 3
@@ -64,7 +63,7 @@ struct LLMBenchCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        if let threads { ComputePool.configureShared(threads: threads) }
+        compute.apply()
         let pool = ComputePool.shared
         let path = model ?? ModelStore().path(of: .smolLM2).path
         let gguf: GGUFFile
@@ -137,7 +136,7 @@ struct LLMBenchCommand: ParsableCommand {
             "cores": ProcessInfo.processInfo.activeProcessorCount,
             "threads": threads,
             "flags": wanted.filter { flags.contains(Substring($0)) },
-            "kernels": FastKernels.isAvailable ? (FastKernels.usesVNNI ? "avx2+avx-vnni (C)" : "avx2 (C)") : "reference (Swift)",
+            "kernels": FastKernels.pathDescription,
         ]
     }
 }
