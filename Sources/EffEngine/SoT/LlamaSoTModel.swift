@@ -79,7 +79,10 @@ public final class LlamaSoTModel: SoTLanguageModel {
     /// from scratch and then remembered. Returns the state and the tokens reused.
     private func prefilledState(_ prompt: [Int32], upTo length: Int, maxContext: Int) throws -> (LlamaState, Int) {
         let tokens = Array(prompt[..<length])
-        if reusesPromptPrefixes, let (root, shared) = promptCache.longestMatch(tokens) {
+        // Fork when the match covers at least half the prompt; otherwise prefill from scratch
+        // and keep this prompt as a new root (forks never chain, and the little a short match
+        // would save is worth less than a root later prompts can reuse).
+        if reusesPromptPrefixes, let (root, shared) = promptCache.longestMatch(tokens), shared * 2 >= length {
             let state = root.fork(at: shared, maxContext: maxContext, maxBatch: min(256, max(1, length - shared)))
             try model.forward(Array(tokens[shared...]), state: state, logits: .last)
             return (state, shared)
