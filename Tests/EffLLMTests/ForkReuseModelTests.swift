@@ -32,3 +32,27 @@ struct ForkReuseModelTests {
         #expect(d == 0, "after a step: max logit difference \(d)")
     }
 }
+
+extension ForkReuseModelTests {
+    @Test func copiedPrefixMatchesFreshPrefill() throws {
+        let model = try LlamaModel(gguf: GGUFFile(path: TestPaths.model.path))
+        let vocab = model.config.vocabSize
+        let p1 = (0..<120).map { Int32(300 + ($0 * 11) % 4000) }
+        let p2 = Array(p1[..<40]) + (0..<60).map { Int32(700 + ($0 * 5) % 2000) }
+        // The source is itself a fork, so the copy walks a prefix chain.
+        let base = model.makeState(maxContext: 40, maxBatch: 40)
+        try model.forward(Array(p1[..<20]), state: base, logits: .none)
+        let source = base.fork(maxContext: 130, maxBatch: 100)
+        try model.forward(Array(p1[20...]), state: source, logits: .last)
+        let copy = model.makeState(maxContext: 110, maxBatch: 64)
+        #expect(copy.cache.copyPositions(from: source.cache, length: 40))
+        #expect(copy.position == 40 && copy.cache.prefix == nil)
+        #expect(!copy.cache.copyPositions(from: source.cache, length: 40), "only into an empty cache")
+        try model.forward(Array(p2[40...]), state: copy, logits: .last)
+        let fresh = model.makeState(maxContext: 110, maxBatch: 64)
+        try model.forward(p2, state: fresh, logits: .last)
+        var d: Float = 0
+        for v in 0..<vocab { d = max(d, abs(copy.logits[v] - fresh.logits[v])) }
+        #expect(d == 0, "max logit difference \(d)")
+    }
+}

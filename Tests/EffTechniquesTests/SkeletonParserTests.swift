@@ -38,6 +38,15 @@ import Testing
         #expect(!SkeletonParser.skeletonIsComplete("1. Eat well\n\n"))
         #expect(SkeletonParser.skeletonIsComplete("1. Eat well\n2. Sleep\nIn short, balance.\n"))
         #expect(!SkeletonParser.skeletonIsComplete("Hello\nthere\n"))  // no point yet
+        // The growing line decides as soon as it cannot begin a point.
+        #expect(SkeletonParser.skeletonIsComplete("1. Eat well\n2. Sleep\n\nQuestion"))
+        #expect(SkeletonParser.skeletonIsComplete("1. Eat well\nIn"))
+        #expect(SkeletonParser.skeletonIsComplete("1. Eat well\n123"))
+        #expect(SkeletonParser.skeletonIsComplete("1. Eat well\n3:"))
+        #expect(!SkeletonParser.skeletonIsComplete("1. Eat well\n1"))
+        #expect(!SkeletonParser.skeletonIsComplete("1. Eat well\n12"))
+        #expect(!SkeletonParser.skeletonIsComplete("1. Eat well\n  2."))
+        #expect(!SkeletonParser.skeletonIsComplete("Question"))
     }
 
     @Test func leakageDetectsOtherPointsAndLongText() {

@@ -74,24 +74,27 @@ public final class LlamaSoTModel: SoTLanguageModel {
                              reusedPromptTokens: reused)
     }
 
-    /// A state holding `prompt[..<length]` with logits of its last token: forked from the
-    /// cached prompt sharing the longest prefix (only the rest is prefilled), or prefilled
-    /// from scratch and then remembered. Returns the state and the tokens reused.
+    /// A state holding `prompt[..<length]` with logits of its last token, reusing the cached
+    /// prompt that shares the longest prefix: when that covers at least half the prompt the
+    /// state forks it (nothing copied); otherwise the shared positions are copied into a new
+    /// state that becomes a cache root itself, so forks never chain. Only the rest is
+    /// prefilled. Returns the state and the tokens reused.
     private func prefilledState(_ prompt: [Int32], upTo length: Int, maxContext: Int) throws -> (LlamaState, Int) {
         let tokens = Array(prompt[..<length])
-        // Fork when the match covers at least half the prompt; otherwise prefill from scratch
-        // and keep this prompt as a new root (forks never chain, and the little a short match
-        // would save is worth less than a root later prompts can reuse).
-        if reusesPromptPrefixes, let (root, shared) = promptCache.longestMatch(tokens), shared * 2 >= length {
+        let match = reusesPromptPrefixes ? promptCache.longestMatch(tokens) : nil
+        if let (root, shared) = match, shared * 2 >= length {
             let state = root.fork(at: shared, maxContext: maxContext, maxBatch: min(256, max(1, length - shared)))
             try model.forward(Array(tokens[shared...]), state: state, logits: .last)
             return (state, shared)
         }
         let state = model.makeState(maxContext: maxContext, maxBatch: min(256, max(1, length)))
-        try model.forward(tokens, state: state, logits: .last)
-        // Remember roots only (states prefilled from scratch), so forks never chain.
+        var reused = 0
+        if let (root, shared) = match, state.cache.copyPositions(from: root.cache, length: shared) {
+            reused = shared
+        }
+        try model.forward(Array(tokens[reused...]), state: state, logits: .last)
         if reusesPromptPrefixes { promptCache.insert(tokens, state) }
-        return (state, 0)
+        return (state, reused)
     }
 
     public func completeBatch(_ requests: [SoTRequest], maxTokens: Int, stopAtLineBreak: Bool,
@@ -192,8 +195,9 @@ public final class LlamaSoTModel: SoTLanguageModel {
 /// chat template's system turn, the organizer instructions and both worked examples; the
 /// point prompts' instructions), so the keys and values of that common prefix are
 /// computed once per session and every later prompt forks them without copying
-/// (`LlamaState.fork`), prefilling only its own tail. This is prompt caching, as serving
-/// engines do; `effterm bench sot --no-prefix-cache` measures without it.
+/// (`LlamaState.fork`), prefilling only its own tail; a short match is copied instead, into
+/// a new root. This is prompt caching, as serving engines do; `effterm bench sot
+/// --no-prefix-cache` measures without it.
 struct PromptCache {
     private var roots: [(tokens: [Int32], state: LlamaState)] = []
     /// Roots kept, most recently used last.

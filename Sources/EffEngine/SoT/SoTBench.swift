@@ -111,13 +111,15 @@ public struct SoTBench {
 
     /// Measures the latency model's inputs on this machine: prefill throughput at a
     /// SoT-sized prompt, one decode step at that depth, and r(B) for B = 1...maxStreams.
-    public static func calibrate(model: LlamaModel, maxStreams: Int, reps: Int = 3) throws -> SoTLatencyModel {
+    /// Depths match SoT's: the skeleton decodes after a ~220-token prompt, the points after
+    /// a ~110-token shared prefix plus their own tails.
+    public static func calibrate(model: LlamaModel, maxStreams: Int, reps: Int = 5) throws -> SoTLatencyModel {
         let bench = ModelBench(model: model, reps: reps)
         let prefill = try bench.prefill(tokens: 256)
-        let step = try bench.decode(depth: 256, tokens: 32)
-        let rows = try bench.batched(streams: Array(1...maxStreams), steps: 16, prompt: 256)
+        let step = try bench.decode(depth: 224, tokens: 64)
+        let rows = try bench.batched(streams: Array(1...maxStreams), steps: 32, prompt: 144)
         return SoTLatencyModel(prefillTokensPerSecond: prefill.tokPerSec,
-                               stepSeconds: step.seconds / 32,
+                               stepSeconds: step.seconds / 64,
                                stepRatios: rows.map(\.stepRatio))
     }
 

@@ -100,6 +100,23 @@ public final class KVCache {
         }
     }
 
+    /// Copies positions `0 ..< length` of `source` (through its prefix chain) into this
+    /// cache's own storage, so it holds them without sharing: an empty cache with no prefix
+    /// and room for `length` positions. Returns false (copying nothing) otherwise.
+    @discardableResult
+    public func copyPositions(from source: KVCache, length: Int) -> Bool {
+        guard prefix == nil, ownCount == 0, length <= capacity, length <= source.length,
+              source.nLayers == nLayers, source.kvDim == kvDim else { return false }
+        for layer in 0..<nLayers {
+            source.forEachSegment(layer: layer, end: length) { first, count, keys, values in
+                keySlot(layer: layer, position: first).update(from: keys, count: count * kvDim)
+                valueSlot(layer: layer, position: first).update(from: values, count: count * kvDim)
+            }
+        }
+        commit(upTo: length)
+        return true
+    }
+
     /// Forgets every own position (the prefix stays); refused while forks use them.
     @discardableResult
     public func reset() -> Bool { truncate(to: prefixLength) }

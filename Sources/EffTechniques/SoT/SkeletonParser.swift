@@ -43,7 +43,24 @@ public enum SkeletonParser {
             if trimmed.isEmpty { continue }
             if numbered(trimmed) != nil { sawPoint = true } else { return sawPoint }
         }
-        return false
+        // The growing line is decided as soon as its start cannot begin a point ("Question",
+        // "In short"): no need to decode the rest of a line the parser will drop.
+        let last = lines.last.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+        return sawPoint && !last.isEmpty && !couldBeginPoint(last)
+    }
+
+    /// True while `prefix` may still grow into `N. text` (1-2 digits, then a dot).
+    static func couldBeginPoint(_ prefix: String) -> Bool {
+        var digits = 0
+        for c in prefix {
+            if c.isASCII, c.isNumber {
+                digits += 1
+                if digits > 2 { return false }
+            } else {
+                return digits > 0 && c == "."
+            }
+        }
+        return true
     }
 
     /// `N. rest` -> (N, rest) for 1-2 digit N.
