@@ -54,6 +54,11 @@ public struct SoTBench {
         public var normal_tokens_processed: Int
         public var sot_seconds: Double
         public var ratio: Double
+        /// Tokens of the SoT answer (points with their expansions).
+        public var sot_answer_tokens: Int
+        /// T_SoT over what normal decoding of an answer as long as SoT's would take, from this
+        /// question's own normal run (its prefill plus its per-token decode time).
+        public var ratio_same_length: Double
         public var skeleton_seconds: Double
         public var expansion_seconds: Double
         public var points: Int
@@ -83,6 +88,8 @@ public struct SoTBench {
         public var parse_rate: Double
         public var leakage_rate: Double
         public var median_ratio_suitable: Double?
+        /// The same at equal answer length (see `Row.ratio_same_length`).
+        public var median_ratio_same_length_suitable: Double?
         public var median_ratio_by_category: [String: Double]
         public var router_precision: Double?
         public var router_recall: Double?
@@ -143,10 +150,15 @@ public struct SoTBench {
             predicted += latency.predictNormal(promptTokens: fb.promptTokens - fb.reusedPromptTokens,
                                                answerTokens: fb.generatedTokens)
         }
+        let answerTokens = sot.tokenizer.encode(r.answer, parseSpecial: false).count
+        let perToken = normal.generatedTokens > 0 ? normal.decodeSeconds / Double(normal.generatedTokens) : 0
+        let sameLength = normal.prefillSeconds + Double(answerTokens) * perToken
         return Row(question: q.question, category: q.category, suitable: q.isSuitable,
                    normal_seconds: normalSeconds, normal_tokens: normal.generatedTokens,
                    normal_tokens_processed: normal.promptTokens - normal.reusedPromptTokens + normal.generatedTokens,
                    sot_seconds: r.totalSeconds, ratio: r.totalSeconds / normalSeconds,
+                   sot_answer_tokens: answerTokens,
+                   ratio_same_length: sameLength > 0 ? r.totalSeconds / sameLength : .nan,
                    skeleton_seconds: r.skeletonSeconds, expansion_seconds: r.expansionSeconds,
                    points: r.points.count, parse_ok: Set(r.points.map(\.index)).count >= 3,
                    fell_back: r.fallbackReason != nil, leaked_points: r.leakedPoints.count,
@@ -180,6 +192,7 @@ public struct SoTBench {
         return Report(questions: rows.count, parse_rate: parse,
                       leakage_rate: points == 0 ? 0 : Double(leaked) / Double(points),
                       median_ratio_suitable: suitable.isEmpty ? nil : median(suitable.map(\.ratio)),
+                      median_ratio_same_length_suitable: suitable.isEmpty ? nil : median(suitable.map(\.ratio_same_length)),
                       median_ratio_by_category: byCategory,
                       router_precision: router?.router_precision, router_recall: router?.router_recall,
                       router_note: router.map { "router \($0.router) over these \($0.questions) questions; "

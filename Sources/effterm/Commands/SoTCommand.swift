@@ -266,9 +266,10 @@ struct SoTBenchCommand: ParsableCommand {
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
             return
         }
-        print(String(format: "questions %d  parse rate %.2f  leakage %.3f  median T_SoT/T_normal (suitable) %@",
+        print(String(format: "questions %d  parse rate %.2f  leakage %.3f  median T_SoT/T_normal (suitable) %@, at equal answer length %@",
                      report.questions, report.parse_rate, report.leakage_rate,
-                     report.median_ratio_suitable.map { String(format: "%.2f", $0) } ?? "n/a"))
+                     report.median_ratio_suitable.map { String(format: "%.2f", $0) } ?? "n/a",
+                     report.median_ratio_same_length_suitable.map { String(format: "%.2f", $0) } ?? "n/a"))
         for (category, ratio) in report.median_ratio_by_category.sorted(by: { $0.key < $1.key }) {
             print(String(format: "  %-15@ median ratio %.2f", category, ratio))
         }
