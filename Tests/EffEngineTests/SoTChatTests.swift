@@ -180,3 +180,33 @@ extension SoTChatTests {
         #expect(t.compares.map(\.verdict) == ["skipped"])
     }
 }
+
+extension SoTChatTests {
+    @Test func escStopsASoTAnswerAndKeepsWhatGrew() async throws {
+        let backend = ScriptedChatBackend(answers: [["unused"]])
+        // 2000 steps x 10 ms: the stop lands mid-expansion however loaded the machine is.
+        let sot = ScriptedSoTSupport(skeleton: " Plan\n2. Rest\n3. Eat\n", expansionWords: Array(repeating: "w", count: 2000),
+                                     delayPerStep: 0.01)
+        backend.sotScript = sot
+        let engine = ChatEngine(backend: backend, settings: SamplerSettings(), system: nil,
+                                store: SessionStore(directory: tempDir()))
+        await engine.beginSession()
+        await engine.setSoTMode(.on)
+        await engine.send("q")
+        var grown = 0
+        for _ in 0..<3000 where grown < 3 * 5 {  // wait until every point has a few words (up to 60 s)
+            try await Task.sleep(nanoseconds: 20_000_000)
+            grown += engine.events.drain().filter { if case .sot(.pointText) = $0 { true } else { false } }.count
+        }
+        await engine.stop()
+        await engine.waitUntilIdle()
+        let answer = try #require(await engine.conversation.last?.content)
+        #expect(answer.hasPrefix("1. Plan: w"))
+        #expect(answer.split(separator: "\n").count == 3)
+        #expect(answer.count < 3 * 2000 * 2, "stopped long before the end")
+        let t = try transcript(engine)
+        #expect(t.turns[0].stats.stopReason == .cancelled)
+        #expect(t.turns[0].sot?.streams == 3)
+        #expect(engine.snapshots.latest.value.sot?.stage == .stopped)
+    }
+}
