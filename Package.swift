@@ -62,7 +62,7 @@ let package = Package(
                                    .product(name: "Crypto", package: "swift-crypto"),
                                    .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         .testTarget(name: "EffTechniquesTests", dependencies: ["EffTechniques"]),
-        .testTarget(name: "EffTUITests", dependencies: ["EffTUI", "EffTestSupport"]),
+        .testTarget(name: "EffTUITests", dependencies: ["EffTUI", "EffTechniques", "EffTestSupport"]),
         // Drives the real release binary (headless commands and tmux sessions).
         .testTarget(name: "EffTermTests", dependencies: ["EffTestSupport"]),
     ],

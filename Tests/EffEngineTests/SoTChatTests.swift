@@ -1,3 +1,4 @@
+import EffTechniques
 import Foundation
 import Testing
 @testable import EffEngine
@@ -12,7 +13,7 @@ import Testing
     }
 
     func makeEngine(skeleton: String = " Plan the day\n2. Take breaks\n3. Sleep well\n",
-                    router: SoTTurnRecord.Router? = nil) async -> (ChatEngine, ScriptedChatBackend, ScriptedSoTSupport) {
+                    router: SoTRouteDecision? = nil) async -> (ChatEngine, ScriptedChatBackend, ScriptedSoTSupport) {
         let backend = ScriptedChatBackend(answers: [["Normal ", "answer."]])
         let sot = ScriptedSoTSupport(skeleton: skeleton, expansionWords: ["it", "helps."], routerDecision: router)
         backend.sotScript = sot
@@ -76,7 +77,7 @@ import Testing
     }
 
     @Test func autoAsksTheRouterAndFollowsIt() async throws {
-        let no = SoTTurnRecord.Router(useSoT: false, score: 0.1, threshold: 0.6, reason: "looks like math (0.80) - normal decoding", seconds: 0.01)
+        let no = SoTRouteDecision(useSoT: false, score: 0.1, threshold: 0.6, reason: "looks like math (0.80) - normal decoding", seconds: 0.01)
         let (engine, _, sot) = await makeEngine(router: no)
         await engine.setSoTMode(.auto)
         await engine.send("What is 17 * 23?")
@@ -87,7 +88,7 @@ import Testing
         #expect(!record.usedSoT && record.router?.reason == "looks like math (0.80) - normal decoding")
         #expect(engine.snapshots.latest.value.sot?.router == "looks like math (0.80) - normal decoding")
 
-        sot.routerDecision = SoTTurnRecord.Router(useSoT: true, score: 0.9, threshold: 0.6, reason: "list-like (0.90)", seconds: 0.01)
+        sot.routerDecision = SoTRouteDecision(useSoT: true, score: 0.9, threshold: 0.6, reason: "list-like (0.90)", seconds: 0.01)
         await engine.send("How do I rest better?")
         await engine.waitUntilIdle()
         #expect(try #require(await engine.conversation.last?.content).hasPrefix("1. Plan the day:"))

@@ -1,4 +1,5 @@
 import EffEngine
+import EffTechniques
 import Foundation
 import Testing
 @testable import EffTUI
@@ -6,8 +7,8 @@ import Testing
 /// Skeleton-of-Thought in the chat pane and the A/B compare view, rendered to the in-memory
 /// grid: points growing in place, the SoT status row, the blind compare and its reveal.
 @Suite struct SoTViewTests {
-    static let points = [SoTPointTitle(index: 1, text: "Plan the day"), SoTPointTitle(index: 2, text: "Take breaks"),
-                         SoTPointTitle(index: 3, text: "Sleep well")]
+    static let points = [SkeletonPoint(index: 1, text: "Plan the day"), SkeletonPoint(index: 2, text: "Take breaks"),
+                         SkeletonPoint(index: 3, text: "Sleep well")]
 
     /// A SoT answer mid-expansion: skeleton parsed, every point part-way.
     static func liveSoT(_ app: ChatApp, _ engine: ChatEngine) {

@@ -28,11 +28,9 @@ final class LlamaChatSoT: ChatSoTSupport {
         try HiddenStateRouter.bundled(model: model, tokenizer: tokenizer, template: template)
     }
 
-    func route(question: String) throws -> SoTTurnRecord.Router? {
+    func route(question: String) throws -> SoTRouteDecision? {
         guard case .success(let router) = router else { return nil }
-        let d = try router.route(question: question)
-        return SoTTurnRecord.Router(useSoT: d.useSoT, score: d.score, threshold: d.threshold,
-                                    reason: d.reason, seconds: d.seconds)
+        return try router.route(question: question)
     }
 
     var routerUnavailableReason: String? {

@@ -11,14 +11,14 @@ public final class ScriptedSoTSupport: ChatSoTSupport, @unchecked Sendable {
     public var expansionWords: [String]
     public var delayPerStep: TimeInterval
     /// The router's answer in `auto`; nil means no router (with `routerUnavailableReason`).
-    public var routerDecision: SoTTurnRecord.Router?
+    public var routerDecision: SoTRouteDecision?
     public var routerUnavailableReason: String?
     public private(set) var routedQuestions: [String] = []
     private var flag: CancellationFlag?
     private lazy var model = Model(owner: self)
 
     public init(skeleton: String, expansionWords: [String], delayPerStep: TimeInterval = 0,
-                routerDecision: SoTTurnRecord.Router? = nil) {
+                routerDecision: SoTRouteDecision? = nil) {
         self.skeleton = skeleton
         self.expansionWords = expansionWords
         self.delayPerStep = delayPerStep
@@ -28,7 +28,7 @@ public final class ScriptedSoTSupport: ChatSoTSupport, @unchecked Sendable {
 
     public var sotModel: SoTLanguageModel { model }
 
-    public func route(question: String) throws -> SoTTurnRecord.Router? {
+    public func route(question: String) throws -> SoTRouteDecision? {
         routedQuestions.append(question)
         return routerDecision
     }

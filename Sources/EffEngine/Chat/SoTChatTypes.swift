@@ -18,7 +18,7 @@ public protocol ChatSoTSupport: AnyObject {
     var sotModel: SoTLanguageModel { get }
     /// Asks the router whether `question` suits SoT; nil when no router is available (then
     /// `routerUnavailableReason` says why, and `auto` decodes normally).
-    func route(question: String) throws -> SoTTurnRecord.Router?
+    func route(question: String) throws -> SoTRouteDecision?
     /// Why the router is missing (e.g. trained on another model file), for the status line.
     var routerUnavailableReason: String? { get }
     /// Tokens of `text` as the answer would hold them.
@@ -29,19 +29,12 @@ public protocol ChatSoTSupport: AnyObject {
     func watch(_ flag: CancellationFlag)
 }
 
-/// One skeleton point as the live view shows it.
-public struct SoTPointTitle: Sendable, Equatable, Codable, Hashable {
-    public var index: Int
-    public var text: String
-    public init(index: Int, text: String) { self.index = index; self.text = text }
-}
-
 /// Live events of a SoT answer, in order (carried inside `ChatEvent.sot`).
 public enum SoTLiveEvent: Sendable, Equatable {
     /// More skeleton text (the first carries the `1.` prefill).
     case skeletonText(String)
     /// The parsed skeleton: one stream per point follows.
-    case points([SoTPointTitle])
+    case points([SkeletonPoint])
     /// More text of point `slot` (0-based position in `points`).
     case pointText(slot: Int, delta: String)
     /// Too few points: normal decoding follows, with this reason.
@@ -53,7 +46,7 @@ public enum SoTLiveEvent: Sendable, Equatable {
 /// the batch is done (`i. point:` + expansion per line), plus live markers while streaming.
 public struct SoTAnswerView: Sendable, Equatable {
     public var skeleton = ""
-    public var points: [SoTPointTitle] = []
+    public var points: [SkeletonPoint] = []
     public var expansions: [String] = []
     public var fallbackReason: String?
     /// Normal-decoding text after a fallback.
@@ -84,8 +77,7 @@ public struct SoTAnswerView: Sendable, Equatable {
             return skeleton
         }
         return zip(points, expansions).map { point, expansion in
-            SoTPrompts.expansionPrefill(SkeletonPoint(index: point.index, text: point.text))
-                + expansion + (live ? " ▍" : "")
+            SoTPrompts.expansionPrefill(point) + expansion + (live ? " ▍" : "")
         }.joined(separator: "\n")
     }
 
@@ -110,7 +102,7 @@ public struct SoTStatus: Sendable, Equatable {
     /// What normal decoding of the same answer length would have taken here.
     public var normalEstimateSeconds: Double?
     public var answerTokens: Int?
-    /// The router's decision and why ("SoT: list-like (0.91)"), auto mode only.
+    /// The router's decision and why, auto mode only.
     public var router: String?
     public var fallbackReason: String?
     /// Monotonic seconds when the turn started (for live elapsed time).
@@ -133,24 +125,9 @@ public struct SoTTurnRecord: Codable, Hashable, Sendable {
         }
     }
 
-    public struct Router: Codable, Hashable, Sendable {
-        public var useSoT: Bool
-        public var score: Double
-        public var threshold: Double
-        public var reason: String
-        public var seconds: Double
-        public init(useSoT: Bool, score: Double, threshold: Double, reason: String, seconds: Double) {
-            self.useSoT = useSoT; self.score = score; self.threshold = threshold
-            self.reason = reason; self.seconds = seconds
-        }
-        /// The router's own words for the status line (they end with "- SoT" or "- normal decoding").
-        public var summary: String { reason }
-        enum CodingKeys: String, CodingKey { case useSoT = "use_sot", score, threshold, reason, seconds }
-    }
-
     /// "on" or "auto".
     public var mode: String
-    public var router: Router?
+    public var router: SoTRouteDecision?
     /// False when the router chose normal decoding.
     public var usedSoT: Bool
     public var skeleton: String?
@@ -169,7 +146,7 @@ public struct SoTTurnRecord: Codable, Hashable, Sendable {
     public var answerTokens = 0
     public var leakedPoints: [Int] = []
 
-    public init(mode: String, router: Router?, usedSoT: Bool) {
+    public init(mode: String, router: SoTRouteDecision?, usedSoT: Bool) {
         self.mode = mode; self.router = router; self.usedSoT = usedSoT
     }
 

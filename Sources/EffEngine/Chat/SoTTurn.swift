@@ -19,7 +19,7 @@ struct SoTTurn {
 
     /// Runs SoT for `question`. `onEvent` gets the live events; `onStatus` the status-line
     /// state at each stage and every few tokens.
-    func run(question: String, mode: SoTMode, router: SoTTurnRecord.Router?, cancel: CancellationFlag,
+    func run(question: String, mode: SoTMode, router: SoTRouteDecision?, cancel: CancellationFlag,
              started: Double, onEvent: (SoTLiveEvent) -> Void, onFallbackText: (String) -> Void,
              onStatus: (SoTStatus) -> Void) throws -> Outcome {
         support.watch(cancel)
@@ -48,7 +48,7 @@ struct SoTTurn {
             case .skeletonText(let t): onEvent(.skeletonText(t))
             case .skeleton(let points):
                 status.streams = points.count
-                onEvent(.points(points.map { SoTPointTitle(index: $0.index, text: $0.text) }))
+                onEvent(.points(points))
             case .pointText(let slot, let delta):
                 onEvent(.pointText(slot: slot, delta: delta))
                 deltas += 1
@@ -67,7 +67,7 @@ struct SoTTurn {
     }
 
     /// Folds the runner's result into turn stats, the transcript record and the final status.
-    private func outcome(_ r: SoTRunner.Result, mode: SoTMode, router: SoTTurnRecord.Router?,
+    private func outcome(_ r: SoTRunner.Result, mode: SoTMode, router: SoTRouteDecision?,
                          status: SoTStatus, cancelled: Bool, question: String,
                          onStatus: (SoTStatus) -> Void) -> Outcome {
         var record = SoTTurnRecord(mode: mode.rawValue, router: router, usedSoT: true)

@@ -28,7 +28,7 @@ struct TurnWork: @unchecked Sendable {
             events.push(.notice("this backend cannot run Skeleton-of-Thought; answering normally", isWarning: true))
             return normal(sot: nil)
         }
-        var router: SoTTurnRecord.Router?
+        var router: SoTRouteDecision?
         if mode == .auto {
             do {
                 router = try support.route(question: question)
@@ -43,7 +43,7 @@ struct TurnWork: @unchecked Sendable {
             }
             if !decision.useSoT {
                 return normal(sot: SoTTurnRecord(mode: mode.rawValue, router: decision, usedSoT: false),
-                              status: decision.summary, started: started)
+                              status: decision.reason, started: started)
             }
         }
         var pieces = 0

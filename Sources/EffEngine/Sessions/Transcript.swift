@@ -145,7 +145,7 @@ public struct Transcript: Hashable, Sendable {
 
     static func markdown(_ s: SoTTurnRecord) -> String {
         var out = "\n_Skeleton-of-Thought (\(s.mode))"
-        if let r = s.router { out += String(format: ", router %@ (score %.2f, threshold %.2f)", r.summary, r.score, r.threshold) }
+        if let r = s.router { out += String(format: ", router %@ (score %.2f, threshold %.2f)", r.reason, r.score, r.threshold) }
         if !s.usedSoT { return out + ": answered normally_\n" }
         if let f = s.fallbackReason { return out + ": fell back to normal decoding, \(f)_\n" }
         out += String(format: ": B=%d, skeleton %.2f s, expansion %.2f s, total %.2f s", s.streams,

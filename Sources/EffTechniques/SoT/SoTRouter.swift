@@ -3,7 +3,7 @@
 /// SoT-R (Ning et al., ICLR'24, §4): before answering, a router judges whether the answer
 /// is a list of independent points (SoT helps) or needs step-by-step reasoning, code or
 /// coherent prose (SoT hurts); only the first kind runs SoT.
-public struct SoTRouteDecision: Sendable, Equatable, Codable {
+public struct SoTRouteDecision: Sendable, Hashable, Codable {
     /// True: run SoT. False: normal decoding.
     public var useSoT: Bool
     /// The router's probability that the question suits SoT.
