@@ -169,9 +169,3 @@ void eff_attn_spans(const float *q, int G, int hs, const eff_kv_span *spans, int
         }
     }
 }
-
-void eff_attn_segment(const float *q, int G, int hs, const float *keys, const float *values,
-                      size_t stride, int n, float scale, float *m, float *l, float *o) {
-    const eff_kv_span span = {0, n, keys, values};
-    eff_attn_spans(q, G, hs, &span, 1, stride, 0, n, scale, m, l, o);
-}

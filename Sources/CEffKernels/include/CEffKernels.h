@@ -100,14 +100,6 @@ void eff_softmax_f32(float *x, int n);
 /// In-place SwiGLU: gate[i] <- silu(gate[i]) * up[i].
 void eff_swiglu_f32(float *gate, const float *up, int n);
 
-/// Online-softmax attention of G <= 8 query heads (q: G rows of hs floats) that share one KV
-/// head, over n positions of one contiguous segment (key/value row p at keys/values +
-/// p * stride). Updates per head g the running max m[g] (start at -INFINITY), the running
-/// sum l[g] (start 0) and the unnormalized output o[g * hs ...] (start 0); the attention
-/// output is o / l once every segment has been visited. Scores are scaled by `scale`.
-void eff_attn_segment(const float *q, int G, int hs, const float *keys, const float *values,
-                      size_t stride, int n, float scale, float *m, float *l, float *o);
-
 /// Positions first ..< first + count of a cache split into segments (forks share a prefix):
 /// key/value row p at keys/values + (p - first) * stride.
 typedef struct {
@@ -117,9 +109,13 @@ typedef struct {
     const float *values;
 } eff_kv_span;
 
-/// `eff_attn_segment` over positions lo ..< hi found in `spans` (ascending, covering the
-/// range). Blocks follow absolute positions from `lo`, so the result does not depend on
-/// how the positions are split into spans: a forked cache gives the bits of a fresh one.
+/// Online-softmax attention of G <= 8 query heads (q: G rows of hs floats) that share one KV
+/// head, over positions lo ..< hi found in `spans` (ascending, covering the range). Updates
+/// per head g the running max m[g] (start at -INFINITY), the running sum l[g] (start 0) and
+/// the unnormalized output o[g * hs ...] (start 0); the attention output is o / l once every
+/// position has been visited. Scores are scaled by `scale`. Blocks follow absolute positions
+/// from `lo`, so the result does not depend on how the positions are split into spans: a
+/// forked cache gives the bits of a fresh one.
 void eff_attn_spans(const float *q, int G, int hs, const eff_kv_span *spans, int nspans, size_t stride,
                     long lo, long hi, float scale, float *m, float *l, float *o);
 

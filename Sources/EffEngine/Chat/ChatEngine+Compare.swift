@@ -28,7 +28,7 @@ extension ChatEngine {
         let turnIndex = messages[...q].filter { $0.role == "user" }.count - 1
         let modes = Bool.random() ? ["normal", "sot"] : ["sot", "normal"]
         events.push(.compare(.started(question: question, modes: modes)))
-        snapshots.update { $0.isComparing = true; $0.isGenerating = true; $0.liveTokens = 0 }
+        snapshots.update { $0.isGenerating = true; $0.liveTokens = 0 }
         let work = CompareWork(backend: box.backend, support: support, context: Array(messages[...q]),
                                question: question, settings: settings, cancel: flag, events: events)
         ComputeThread.start(name: "effterm.compare") {
@@ -38,7 +38,7 @@ extension ChatEngine {
     }
 
     private func finishCompare(turnIndex: Int, question: String, sides: [CompareSide], cancelled: Bool) async {
-        snapshots.update { $0.isComparing = false; $0.isGenerating = false }
+        snapshots.update { $0.isGenerating = false }
         if cancelled || sides.count < 2 {
             let record = CompareRecord(turnIndex: turnIndex, question: question, sides: sides, verdict: "skipped")
             await store(record)
@@ -111,10 +111,8 @@ struct CompareWork: @unchecked Sendable {
     private func normal(side: Int, label: String) throws -> CompareSide {
         let t0 = SoTTurn.now()
         var answer = ""
-        var tokens = 0
         let stats = try backend.generate(messages: context, settings: settings, cancel: cancel) { piece in
             answer += piece
-            tokens += 1
             events.push(.compare(.text(side: side, text: answer)))
         }
         return CompareSide(label: label, mode: "normal", answer: answer, seconds: SoTTurn.now() - t0,

@@ -68,8 +68,7 @@ public actor ChatEngine {
         let mode = sotMode
         snapshots.update {
             $0.isGenerating = true; $0.liveTokens = 0; $0.liveTokensPerSecond = nil
-            $0.sot = mode == .off ? nil : SoTStatus(mode: mode, stage: mode == .auto ? .routing : .skeleton,
-                                                    started: SoTTurn.now())
+            $0.sot = mode == .off ? nil : SoTStatus(stage: mode == .auto ? .routing : .skeleton)
         }
         let work = TurnWork(backend: box.backend, conversation: messages, settings: settings, mode: mode,
                             cancel: flag, events: events, snapshots: snapshots)

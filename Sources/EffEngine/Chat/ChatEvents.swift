@@ -43,7 +43,5 @@ public struct ChatSnapshot: Sendable, Equatable {
     public var sotMode: SoTMode = .off
     /// The running or last SoT turn, for the status line (nil after a normal turn in `off`).
     public var sot: SoTStatus?
-    /// True while an A/B comparison is running.
-    public var isComparing = false
     public init() {}
 }

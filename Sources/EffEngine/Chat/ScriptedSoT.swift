@@ -12,7 +12,7 @@ public final class ScriptedSoTSupport: ChatSoTSupport, @unchecked Sendable {
     public var delayPerStep: TimeInterval
     /// The router's answer in `auto`; nil means no router (with `routerUnavailableReason`).
     public var routerDecision: SoTRouteDecision?
-    public var routerUnavailableReason: String?
+    public var routerUnavailableReason: String? { routerDecision == nil ? "no router in this script" : nil }
     public private(set) var routedQuestions: [String] = []
     private var flag: CancellationFlag?
     private lazy var model = Model(owner: self)
@@ -23,7 +23,6 @@ public final class ScriptedSoTSupport: ChatSoTSupport, @unchecked Sendable {
         self.expansionWords = expansionWords
         self.delayPerStep = delayPerStep
         self.routerDecision = routerDecision
-        routerUnavailableReason = routerDecision == nil ? "no router in this script" : nil
     }
 
     public var sotModel: SoTLanguageModel { model }

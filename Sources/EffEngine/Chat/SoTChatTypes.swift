@@ -89,7 +89,6 @@ public struct SoTStatus: Sendable, Equatable {
     public enum Stage: String, Sendable, Equatable {
         case routing, skeleton, expanding, fallback, normal, done, stopped
     }
-    public var mode: SoTMode
     public var stage: Stage
     /// Streams decoded together (the skeleton's point count).
     public var streams = 0
@@ -97,20 +96,14 @@ public struct SoTStatus: Sendable, Equatable {
     public var expansionSeconds: Double?
     /// Measured r(B): mean batched step / mean single-stream step of the same turn.
     public var stepRatio: Double?
-    public var singleStepMs: Double?
     public var totalSeconds: Double?
     /// What normal decoding of the same answer length would have taken here.
     public var normalEstimateSeconds: Double?
-    public var answerTokens: Int?
     /// The router's decision and why, auto mode only.
     public var router: String?
     public var fallbackReason: String?
-    /// Monotonic seconds when the turn started (for live elapsed time).
-    public var started: Double
 
-    public init(mode: SoTMode, stage: Stage, started: Double) {
-        self.mode = mode; self.stage = stage; self.started = started
-    }
+    public init(stage: Stage) { self.stage = stage }
 }
 
 /// What a transcript records of a turn answered in SoT mode.

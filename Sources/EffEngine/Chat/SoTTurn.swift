@@ -23,7 +23,7 @@ struct SoTTurn {
              started: Double, onEvent: (SoTLiveEvent) -> Void, onFallbackText: (String) -> Void,
              onStatus: (SoTStatus) -> Void) throws -> Outcome {
         support.watch(cancel)
-        var status = SoTStatus(mode: mode, stage: .skeleton, started: started)
+        var status = SoTStatus(stage: .skeleton)
         // The router chose SoT: its score is enough here, the stage timings need the room.
         status.router = router.map { String(format: "SoT (P %.2f >= %.2f)", $0.score, $0.threshold) }
         onStatus(status)
@@ -130,9 +130,7 @@ struct SoTTurn {
         final.expansionSeconds = r.expansionSeconds
         final.totalSeconds = r.totalSeconds
         final.stepRatio = record.stepRatio
-        final.singleStepMs = record.singleStepMs
         final.normalEstimateSeconds = record.normalEstimateSeconds
-        final.answerTokens = record.answerTokens
         final.streams = record.streams
         onStatus(final)
         return Outcome(answer: r.answer, stats: stats, record: record)

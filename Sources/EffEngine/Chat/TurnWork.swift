@@ -80,7 +80,7 @@ struct TurnWork: @unchecked Sendable {
     private func normal(sot: SoTTurnRecord?, status: String? = nil, started: Double = 0) -> Result {
         if let status {
             snapshots.update {
-                var s = SoTStatus(mode: mode, stage: .normal, started: started)
+                var s = SoTStatus(stage: .normal)
                 s.router = status
                 $0.sot = s
             }
