@@ -1,3 +1,4 @@
+import EffCore
 import Foundation
 
 /// A/B comparison: the last question answered both ways, normal decoding and
@@ -109,18 +110,18 @@ struct CompareWork: @unchecked Sendable {
     }
 
     private func normal(side: Int, label: String) throws -> CompareSide {
-        let t0 = SoTTurn.now()
+        let t0 = MonotonicClock.seconds()
         var answer = ""
         let stats = try backend.generate(messages: context, settings: settings, cancel: cancel) { piece in
             answer += piece
             events.push(.compare(.text(side: side, text: answer)))
         }
-        return CompareSide(label: label, mode: "normal", answer: answer, seconds: SoTTurn.now() - t0,
+        return CompareSide(label: label, mode: "normal", answer: answer, seconds: MonotonicClock.seconds() - t0,
                            tokens: stats.generatedTokens, streams: 0, stop: stats.stopReason)
     }
 
     private func sot(side: Int, label: String) throws -> CompareSide {
-        let t0 = SoTTurn.now()
+        let t0 = MonotonicClock.seconds()
         var view = SoTAnswerView()
         let outcome = try SoTTurn(support: support).run(
             question: question, mode: .on, router: nil, cancel: cancel, started: t0,
@@ -134,7 +135,7 @@ struct CompareWork: @unchecked Sendable {
             },
             onStatus: { _ in })
         let r = outcome.record
-        return CompareSide(label: label, mode: "sot", answer: outcome.answer, seconds: SoTTurn.now() - t0,
+        return CompareSide(label: label, mode: "sot", answer: outcome.answer, seconds: MonotonicClock.seconds() - t0,
                            tokens: r.answerTokens, streams: r.fallbackReason == nil ? r.streams : 0,
                            stop: outcome.stats.stopReason)
     }

@@ -1,3 +1,4 @@
+import EffCore
 import EffTechniques
 import Foundation
 
@@ -36,12 +37,12 @@ struct SoTTurn {
                 case .skeleton: status.stage = .skeleton
                 case .expanding:
                     status.stage = .expanding
-                    status.skeletonSeconds = Self.now() - started
-                    expansionStart = Self.now()
+                    status.skeletonSeconds = MonotonicClock.seconds() - started
+                    expansionStart = MonotonicClock.seconds()
                 case .fallback:
                     status.stage = .fallback
-                    status.skeletonSeconds = Self.now() - started
-                    expansionStart = Self.now()
+                    status.skeletonSeconds = MonotonicClock.seconds() - started
+                    expansionStart = MonotonicClock.seconds()
                 case .done: break
                 }
                 onStatus(status)
@@ -53,7 +54,7 @@ struct SoTTurn {
                 onEvent(.pointText(slot: slot, delta: delta))
                 deltas += 1
                 if deltas % 4 == 0 {
-                    status.expansionSeconds = Self.now() - expansionStart
+                    status.expansionSeconds = MonotonicClock.seconds() - expansionStart
                     onStatus(status)
                 }
             case .fallbackText(let t): onFallbackText(t)
@@ -135,6 +136,4 @@ struct SoTTurn {
         onStatus(final)
         return Outcome(answer: r.answer, stats: stats, record: record)
     }
-
-    static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 }

@@ -1,3 +1,4 @@
+import EffCore
 import EffTechniques
 import Foundation
 
@@ -22,7 +23,7 @@ struct TurnWork: @unchecked Sendable {
 
     func run() -> Result {
         let question = conversation.last?.content ?? ""
-        let started = SoTTurn.now()
+        let started = MonotonicClock.seconds()
         guard mode != .off else { return normal(sot: nil) }
         guard let support = backend.sot else {
             events.push(.notice("this backend cannot run Skeleton-of-Thought; answering normally", isWarning: true))
@@ -50,7 +51,7 @@ struct TurnWork: @unchecked Sendable {
         let count = {
             pieces += 1
             if pieces % 4 == 0 {
-                let rate = Double(pieces) / max(1e-6, SoTTurn.now() - started)
+                let rate = Double(pieces) / max(1e-6, MonotonicClock.seconds() - started)
                 snapshots.update { [pieces] in $0.liveTokens = pieces; $0.liveTokensPerSecond = rate }
             }
         }
@@ -90,15 +91,15 @@ struct TurnWork: @unchecked Sendable {
         var failure: String?
         do {
             var count = 0
-            var first: UInt64 = 0
+            var first = 0.0
             stats = try backend.generate(messages: conversation, settings: settings, cancel: cancel) { piece in
                 answer += piece
                 count += 1
                 events.push(.text(piece))
-                let now = DispatchTime.now().uptimeNanoseconds
+                let now = MonotonicClock.seconds()
                 if count == 1 { first = now }
                 if count % 4 == 0 {
-                    let rate = Double(count - 1) / (Double(now - first) / 1e9)
+                    let rate = Double(count - 1) / (now - first)
                     snapshots.update { $0.liveTokens = count; $0.liveTokensPerSecond = rate }
                 }
             }
@@ -108,7 +109,7 @@ struct TurnWork: @unchecked Sendable {
             failure = "\(error)"
         }
         if status != nil {
-            let total = SoTTurn.now() - started
+            let total = MonotonicClock.seconds() - started
             snapshots.update { $0.sot?.stage = .done; $0.sot?.totalSeconds = total }
         }
         return Result(answer: answer, stats: stats, sot: sot, error: failure)

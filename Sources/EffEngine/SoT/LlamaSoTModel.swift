@@ -48,9 +48,9 @@ public final class LlamaSoTModel: SoTLanguageModel {
                          onText: (String) -> Void) throws -> SoTCompletion {
         let prompt = try promptTokens(request)
         let vocab = model.config.vocabSize
-        let start = Self.now()
+        let start = MonotonicClock.seconds()
         let (state, reused) = try prefilledState(prompt, upTo: prompt.count, maxContext: prompt.count + maxTokens + 1)
-        let prefilled = Self.now()
+        let prefilled = MonotonicClock.seconds()
 
         var detokenizer = StreamingDetokenizer(tokenizer: tokenizer)
         var text = ""
@@ -70,7 +70,7 @@ public final class LlamaSoTModel: SoTLanguageModel {
         let tail = detokenizer.flush()
         if !tail.isEmpty { text += tail; onText(tail) }
         return SoTCompletion(text: text, promptTokens: prompt.count, generatedTokens: generated,
-                             prefillSeconds: prefilled - start, decodeSeconds: Self.now() - prefilled,
+                             prefillSeconds: prefilled - start, decodeSeconds: MonotonicClock.seconds() - prefilled,
                              reusedPromptTokens: reused)
     }
 
@@ -105,7 +105,7 @@ public final class LlamaSoTModel: SoTLanguageModel {
         // Every stream needs at least one token of its own to produce its first logits.
         let shared = min(Self.commonPrefixLength(prompts), (prompts.map(\.count).min() ?? 1) - 1)
 
-        let start = Self.now()
+        let start = MonotonicClock.seconds()
         var reused = 0
         var base = model.makeState(maxContext: 1, maxBatch: 1)
         if shared > 0 { (base, reused) = try prefilledState(prompts[0], upTo: shared, maxContext: shared) }
@@ -120,7 +120,7 @@ public final class LlamaSoTModel: SoTLanguageModel {
             next[i] = Int32(LogitMath.argmax(state.logits, vocab))
             states.append(state)
         }
-        let prefilled = Self.now()
+        let prefilled = MonotonicClock.seconds()
 
         var detokenizers = prompts.map { _ in StreamingDetokenizer(tokenizer: tokenizer) }
         var texts = [String](repeating: "", count: prompts.count)
@@ -157,7 +157,7 @@ public final class LlamaSoTModel: SoTLanguageModel {
             let tail = detokenizers[i].flush()
             if !tail.isEmpty { texts[i] += tail; onText(i, tail) }
         }
-        let end = Self.now()
+        let end = MonotonicClock.seconds()
         let completions = prompts.indices.map { i in
             SoTCompletion(text: texts[i], promptTokens: prompts[i].count, generatedTokens: counts[i],
                           prefillSeconds: 0, decodeSeconds: 0)
@@ -187,8 +187,6 @@ public final class LlamaSoTModel: SoTLanguageModel {
         }
         return n
     }
-
-    static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 }
 
 /// Prompt states kept for reuse. SoT's prompts start with the same text every time (the

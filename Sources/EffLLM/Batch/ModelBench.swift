@@ -43,12 +43,6 @@ public struct ModelBench {
         }
     }
 
-    static func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-    }
-
     func median(_ xs: [Double]) -> Double {
         let s = xs.sorted()
         return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
@@ -61,9 +55,9 @@ public struct ModelBench {
         var times: [Double] = []
         for rep in 0...reps {
             state.rewind(to: 0)
-            let t0 = Self.now()
+            let t0 = MonotonicClock.seconds()
             try model.forward(toks, state: state, logits: .last)
-            if rep > 0 { times.append(Self.now() - t0) }  // rep 0 warms up
+            if rep > 0 { times.append(MonotonicClock.seconds() - t0) }  // rep 0 warms up
         }
         let t = median(times)
         log(String(format: "prefill %5d tokens: %8.1f tok/s", n, Double(n) / t))
@@ -78,9 +72,9 @@ public struct ModelBench {
         var times: [Double] = []
         for rep in 0...reps {
             state.rewind(to: depth)
-            let t0 = Self.now()
+            let t0 = MonotonicClock.seconds()
             for t in toks { try model.forward([t], state: state, logits: .last) }
-            if rep > 0 { times.append(Self.now() - t0) }
+            if rep > 0 { times.append(MonotonicClock.seconds() - t0) }
         }
         let t = median(times)
         log(String(format: "decode %4d tokens at depth %5d: %8.1f tok/s", n, depth, Double(n) / t))
@@ -102,12 +96,12 @@ public struct ModelBench {
             var times: [Double] = []
             for rep in 0...reps {
                 for s in states { s.rewind(to: prompt) }
-                let t0 = Self.now()
+                let t0 = MonotonicClock.seconds()
                 for i in 0..<steps {
                     let toks = (0..<b).map { Int32(($0 * 31 + i * 7 + 11) % model.config.vocabSize) }
                     try decoder.step(tokens: toks, states: states, logits: logits)
                 }
-                if rep > 0 { times.append((Self.now() - t0) / Double(steps)) }
+                if rep > 0 { times.append((MonotonicClock.seconds() - t0) / Double(steps)) }
             }
             stepTimes[b] = median(times)
         }
