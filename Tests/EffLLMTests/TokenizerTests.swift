@@ -226,3 +226,13 @@ struct TokenizerTests {
         #expect(failsToRender.fallbackReason?.contains("undefined") == true)
     }
 }
+
+@Suite struct TokenPrefixTests {
+    @Test func commonPrefixLengthCountsSharedLeadingTokens() {
+        #expect([1, 2, 3].commonPrefixLength(with: [1, 2, 4, 5]) == 2)
+        #expect([1, 2].commonPrefixLength(with: [1, 2, 3]) == 2)
+        #expect([1, 2, 3].commonPrefixLength(with: [1, 2]) == 2)
+        #expect([Int32]().commonPrefixLength(with: [1]) == 0)
+        #expect([7].commonPrefixLength(with: [8]) == 0)
+    }
+}

@@ -65,9 +65,7 @@ public final class LlamaChatBackend: ChatBackend, @unchecked Sendable {
         guard ids.count <= state.cache.maxLength else {
             throw ChatBackendError.contextFull(tokens: ids.count, context: state.cache.maxLength)
         }
-        var p = 0
-        let limit = min(cached.count, ids.count - 1)
-        while p < limit && cached[p] == ids[p] { p += 1 }
+        let p = max(0, min(cached.commonPrefixLength(with: ids), ids.count - 1))
         if p < cached.count {
             guard state.rewind(to: p) else { throw ChatBackendError.rewindFailed(position: p) }
             cached.removeSubrange(p...)

@@ -179,13 +179,7 @@ public final class LlamaSoTModel: SoTLanguageModel {
     /// Length of the longest token prefix all sequences share.
     static func commonPrefixLength(_ sequences: [[Int32]]) -> Int {
         guard let first = sequences.first else { return 0 }
-        var n = first.count
-        for s in sequences.dropFirst() {
-            var i = 0
-            while i < min(n, s.count), s[i] == first[i] { i += 1 }
-            n = i
-        }
-        return n
+        return sequences.dropFirst().reduce(first.count) { min($0, first.commonPrefixLength(with: $1)) }
     }
 }
 
@@ -208,9 +202,7 @@ struct PromptCache {
     mutating func longestMatch(_ tokens: [Int32]) -> (LlamaState, Int)? {
         var best: (index: Int, length: Int)?
         for (i, root) in roots.enumerated() {
-            let limit = min(root.tokens.count, tokens.count - 1)
-            var n = 0
-            while n < limit, root.tokens[n] == tokens[n] { n += 1 }
+            let n = max(0, min(root.tokens.commonPrefixLength(with: tokens), tokens.count - 1))
             if n >= minimumReuse, n > (best?.length ?? 0) { best = (i, n) }
         }
         guard let best else { return nil }
