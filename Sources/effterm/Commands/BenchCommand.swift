@@ -30,7 +30,7 @@ struct LLMBenchCommand: ParsableCommand {
         """
     )
 
-    @Option(help: "GGUF model file (default: the cached SmolLM2-135M-Instruct Q4_1).")
+    @Option(help: "A GGUF file to use instead of the cached model (else EFFTERM_MODEL, else the cache).")
     var model: String?
 
     @OptionGroup var compute: ComputeOptions
@@ -65,16 +65,8 @@ struct LLMBenchCommand: ParsableCommand {
     func run() throws {
         compute.apply()
         let pool = ComputePool.shared
-        let path = model ?? ModelStore().path(of: .smolLM2).path
-        let gguf: GGUFFile
-        let llm: LlamaModel
-        do {
-            gguf = try GGUFFile(path: path)
-            llm = try LlamaModel(gguf: gguf)
-        } catch {
-            FileHandle.standardError.write(Data("effterm bench: \(path): \(error)\n".utf8))
-            throw ExitCode.failure
-        }
+        let loaded = try LoadedModel.load(explicitPath: model, command: "bench")
+        let path = loaded.path, llm = loaded.model
         let sections = Set((only ?? "prefill,decode,batched").split(separator: ",").map(String.init))
         let reps = quick ? min(self.reps, 2) : max(1, self.reps)
         let prefillSizes = quick ? [128] : Self.ints(prefill)
