@@ -65,7 +65,8 @@ struct TmuxSoTTests {
         let final = Self.points(done, width: 120)
         #expect(final.count >= 2, "fewer than two points in the answer:\n\(done)")
 
-        // A/B: both runs, blind, vote B, reveal.
+        // A/B: both runs, blind, vote B, reveal (once the engine is idle: the input hint is back).
+        try t.waitFor("idle", timeout: 60) { $0.contains("ask something") }
         try t.send("F8")
         try t.waitFor("the compare view", timeout: 20) { $0.contains("A/B compare (blind)") }
         let ready = try t.waitFor("both answers", timeout: 300) { $0.contains("which is better?") }

@@ -39,7 +39,6 @@ extension ChatEngine {
     }
 
     private func finishCompare(turnIndex: Int, question: String, sides: [CompareSide], cancelled: Bool) async {
-        snapshots.update { $0.isGenerating = false }
         if cancelled || sides.count < 2 {
             let record = CompareRecord(turnIndex: turnIndex, question: question, sides: sides, verdict: "skipped")
             await store(record)

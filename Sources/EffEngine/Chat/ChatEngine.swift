@@ -87,7 +87,6 @@ public actor ChatEngine {
         if let error = result.error { events.push(.notice("generation failed: \(error)", isWarning: true)) }
         let attention = b.lastAttention
         snapshots.update {
-            $0.isGenerating = false
             $0.lastStats = stats
             $0.kvBytesInUse = b.kvBytesInUse
             $0.contextUsed = b.contextUsed
@@ -109,7 +108,10 @@ public actor ChatEngine {
         finishJob()
     }
 
+    /// Ends the running job: only now does the UI see the engine idle (after the autosave),
+    /// so a key pressed as soon as it shows "not generating" is never refused as busy.
     func finishJob() {
+        snapshots.update { $0.isGenerating = false }
         busy = false
         cancel = nil
         let w = waiters; waiters.removeAll()
