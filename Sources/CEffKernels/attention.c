@@ -2,6 +2,7 @@
 // and online-softmax ("flash") attention of a group of query heads over cache segments,
 // which never materializes more than one block of scores.
 #include "CEffKernels.h"
+#include "simd.h"
 #include <immintrin.h>
 #include <math.h>
 
@@ -42,13 +43,6 @@ static inline float eff_hmax(__m256 v) {
     m = _mm_max_ps(m, _mm_movehl_ps(m, m));
     m = _mm_max_ss(m, _mm_movehdup_ps(m));
     return _mm_cvtss_f32(m);
-}
-
-static inline float eff_hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
 }
 
 /// x[i] <- e^(x[i] - max) / sum, in place.
@@ -110,19 +104,7 @@ void eff_attn_spans(const float *q, int G, int hs, const eff_kv_span *spans, int
         // Scores of each head for the block; each key row is loaded once per group.
         for (int j = 0; j < bn; j++) {
             const float *k = kr[j];
-            for (int g = 0; g < G; g++) {
-                const float *qg = q + (size_t)g * hs;
-                __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-                int i = 0;
-                for (; i + 16 <= hs; i += 16) {
-                    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(qg + i), _mm256_loadu_ps(k + i), a0);
-                    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(qg + i + 8), _mm256_loadu_ps(k + i + 8), a1);
-                }
-                for (; i + 8 <= hs; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(qg + i), _mm256_loadu_ps(k + i), a0);
-                float d = eff_hsum8(_mm256_add_ps(a0, a1));
-                for (; i < hs; i++) d += qg[i] * k[i];
-                s[g][j] = d * scale;
-            }
+            for (int g = 0; g < G; g++) s[g][j] = eff_dot8_f32(q + (size_t)g * hs, k, hs) * scale;
         }
         // Online softmax: rescale what was accumulated to the new running max.
         for (int g = 0; g < G; g++) {

@@ -2,6 +2,7 @@
 // quantized tiles over packed weights only) behind run-time checks. Layouts follow ggml's
 // blocks, plus the x8 packing below; see CEffKernels.h.
 #include "CEffKernels.h"
+#include "simd.h"
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
@@ -12,13 +13,6 @@ static inline float eff_f16(const uint8_t *p) {
     uint16_t h;
     memcpy(&h, p, 2);
     return _cvtsh_ss(h);
-}
-
-static inline float eff_hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
 }
 
 // ---- The x8 layout: 8 weight rows interleaved per block of 32 columns ------------------
@@ -284,7 +278,7 @@ static inline __attribute__((always_inline)) void tile_f(const int F16, const ui
             acc[k] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + (size_t)k * ldx + i), acc[k]);
     }
     for (int k = 0; k < NT; k++) {
-        float s = eff_hsum(acc[k]);
+        float s = eff_hsum8(acc[k]);
         for (int j = i; j < cols; j++) {
             const float wj = F16 ? eff_f16(wr + (size_t)j * 2) : ((const float *)wr)[j];
             s += wj * x[(size_t)k * ldx + j];
@@ -326,18 +320,7 @@ void eff_matmul_f32(const float *w, size_t rowBytes, int rowBegin, int rowEnd, i
     matmul_f(0, (const uint8_t *)w, rowBytes, rowBegin, rowEnd, cols, x, ldx, nTokens, y, ldy);
 }
 
-float eff_dot_f32(const float *a, const float *b, int n) {
-    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-    int i = 0;
-    for (; i + 16 <= n; i += 16) {
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
-    }
-    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-    float s = eff_hsum(_mm256_add_ps(s0, s1));
-    for (; i < n; i++) s += a[i] * b[i];
-    return s;
-}
+float eff_dot_f32(const float *a, const float *b, int n) { return eff_dot8_f32(a, b, n); }
 
 void eff_attn_scores_f32(const float *q, const float *keys, size_t stride, int n, int headSize,
                          float scale, float *scores) {
