@@ -13,7 +13,7 @@ import Testing
         let dir = tempDir()
         let backend = ScriptedChatBackend(answers: [["Hel", "lo", " 世界", "!"], ["Second"]])
         let store = SessionStore(directory: dir)
-        let engine = ChatEngine(backend: backend, settings: SamplerSettings(), system: "be brief", store: store)
+        let engine = ChatEngine(backend: backend, settings: GenerationSettings(), system: "be brief", store: store)
         await engine.beginSession()
         await engine.send("hi")
         await engine.waitUntilIdle()
@@ -44,7 +44,7 @@ import Testing
         // 20 s of scripted answer: the stop lands mid-answer however loaded the machine is.
         let pieces = 4000
         let backend = ScriptedChatBackend(answers: [Array(repeating: "x", count: pieces)], delayPerPiece: 0.005)
-        let engine = ChatEngine(backend: backend, settings: SamplerSettings(), system: nil, store: nil)
+        let engine = ChatEngine(backend: backend, settings: GenerationSettings(), system: nil, store: nil)
         await engine.send("go")
         var streamed = ""
         for _ in 0..<3000 where streamed.isEmpty {  // wait for the first text, up to 60 s
@@ -68,7 +68,7 @@ import Testing
     @Test func resumeReplaysMessagesAndWarnsOnOtherModel() async throws {
         let dir = tempDir()
         var header = TranscriptHeader(modelName: "other", modelSHA256: "ab", templateHash: "t",
-                                      sampler: SamplerSettings(), system: nil)
+                                      sampler: GenerationSettings(), system: nil)
         header.seed = 7
         let t = Transcript(header: header, turns: [
             TranscriptTurn(index: 0, messages: [TurnMessage(role: "user", content: "q"),
@@ -77,7 +77,7 @@ import Testing
         let file = dir.appendingPathComponent("s.jsonl")
         try SessionStore.writeAtomically(try t.jsonLines(), to: file)
         let backend = ScriptedChatBackend(answers: [["ok"]])
-        let engine = ChatEngine(backend: backend, settings: SamplerSettings(), system: nil,
+        let engine = ChatEngine(backend: backend, settings: GenerationSettings(), system: nil,
                                 store: SessionStore(directory: dir))
         await engine.resume(try SessionStore.load(file), file: file)
         #expect(backend.primedMessages == t.messages)

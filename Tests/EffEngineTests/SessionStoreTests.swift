@@ -5,7 +5,7 @@ import Testing
 @Suite struct SessionStoreTests {
     @Test func malformedLinesNameFileAndLine() throws {
         let good = Transcript(header: TranscriptHeader(modelName: "m", modelSHA256: "s", templateHash: "h",
-                                                       sampler: SamplerSettings(), system: "sys"))
+                                                       sampler: GenerationSettings(), system: "sys"))
         var data = try good.jsonLines()
         data.append(Data("{\"type\":\"turn\",\"index\":0}\n".utf8))
         #expect(throws: TranscriptError.malformed(file: "x.jsonl", line: 2, reason: "missing key \"time\"")) {
@@ -23,7 +23,7 @@ import Testing
     @Test func roundTripAndMarkdownAndLatest() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("effterm-ss-\(UUID().uuidString)")
         let store = SessionStore(directory: dir)
-        var settings = SamplerSettings(); settings.seed = 99
+        var settings = GenerationSettings(); settings.sampler.seed = 99
         await store.begin(TranscriptHeader(modelName: "SmolLM2", modelSHA256: "abc", templateHash: "th",
                                            sampler: settings, system: nil))
         var stats = TurnStats(); stats.generatedTokens = 11; stats.decodeSeconds = 0.5
@@ -37,7 +37,7 @@ import Testing
         #expect(lines[0].contains("\"seed\":99"))
         #expect(lines[1].contains("\"decode_s\":0.5"))
         let t = try SessionStore.load(url)
-        #expect(t.header.sampler.seed == 99)
+        #expect(t.header.sampler.sampler.seed == 99)
         #expect(t.markdown().contains("## assistant\n\n**Because**"))
         #expect(t.markdown().contains("decode 20.0 tok/s"))
         #expect(try SessionStore.resolve("latest", in: dir) == url)

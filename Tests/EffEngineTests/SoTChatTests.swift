@@ -17,7 +17,7 @@ import Testing
         let backend = ScriptedChatBackend(answers: [["Normal ", "answer."]])
         let sot = ScriptedSoTSupport(skeleton: skeleton, expansionWords: ["it", "helps."], routerDecision: router)
         backend.sotScript = sot
-        let engine = ChatEngine(backend: backend, settings: SamplerSettings(), system: nil,
+        let engine = ChatEngine(backend: backend, settings: GenerationSettings(), system: nil,
                                 store: SessionStore(directory: tempDir()))
         await engine.beginSession()
         return (engine, backend, sot)
@@ -68,7 +68,7 @@ import Testing
         await engine.send("Prove it.")
         await engine.waitUntilIdle()
         let events = engine.events.drain()
-        #expect(events.contains { if case .sot(.fellBack(let r)) = $0 { r.contains("only 1 point") } else { false } })
+        #expect(events.contains { if case .sot(.fellBack(reason: let r)) = $0 { r.contains("only 1 point") } else { false } })
         let answer = try #require(await engine.conversation.last?.content)
         #expect(answer == "A plain answer to the question.")
         let record = try #require(try transcript(engine).turns[0].sot)
@@ -189,7 +189,7 @@ extension SoTChatTests {
         let sot = ScriptedSoTSupport(skeleton: " Plan\n2. Rest\n3. Eat\n", expansionWords: Array(repeating: "w", count: 2000),
                                      delayPerStep: 0.01)
         backend.sotScript = sot
-        let engine = ChatEngine(backend: backend, settings: SamplerSettings(), system: nil,
+        let engine = ChatEngine(backend: backend, settings: GenerationSettings(), system: nil,
                                 store: SessionStore(directory: tempDir()))
         await engine.beginSession()
         await engine.setSoTMode(.on)

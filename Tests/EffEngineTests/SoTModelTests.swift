@@ -43,7 +43,7 @@ struct SoTModelTests {
         let support = try #require(backend.sot)
         let result = try SoTTurn(support: support).run(
             question: "What are some tips for staying healthy?", mode: .on, router: nil, cancel: CancellationFlag(),
-            started: MonotonicClock.seconds(), onEvent: { _ in }, onFallbackText: { _ in }, onStatus: { _ in })
+            started: MonotonicClock.seconds(), onEvent: { _ in }, onStatus: { _ in })
         #expect(result.record.streams >= 2)
         #expect(result.answer.hasPrefix("1. "))
         #expect(result.record.stepRatio ?? 0 > 0.5)

@@ -68,9 +68,9 @@ struct FidelityTests {
         let w = try Self.loadModel().weights
         #expect(w.tiedOutput)
         #expect(w.summary.count == 1 + 30 * 9 + 1)
-        #expect(w.summary.first?.role == .embd && w.summary.first?.type == "Q8_0")
+        #expect(w.summary.first?.role == .embd && w.summary.first?.format == "Q8_0")
         #expect(w.summary.first?.bitsPerWeight == 8.5)
-        let q41 = w.summary.filter { $0.type == "Q4_1" }
+        let q41 = w.summary.filter { $0.format == "Q4_1" }
         #expect(q41.count == 210 && q41.allSatisfy { $0.bitsPerWeight == 5.0 })
         #expect(w.summary.filter { $0.role == .norm }.count == 61)
         #expect(Set(w.summary.compactMap(\.layer)) == Set(0..<30))

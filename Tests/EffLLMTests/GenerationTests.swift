@@ -38,7 +38,7 @@ import Testing
                                  sampler: Sampler(config: .greedy, vocabSize: 96), prompt: Self.prompt,
                                  maxTokens: 12, stopTokens: [stop])
         #expect(Array(gen) == Array(greedy[..<firstStop]))
-        #expect(gen.stopReason == .stopToken)
+        #expect(gen.stopReason == .endOfTurn)
     }
 
     @Test func cancellationIsCheckedBetweenTokens() throws {

@@ -67,7 +67,7 @@ import Testing
         #expect(model.config.ropeFreqBase == 100000 && model.config.seqLen == 256)
         #expect(model.weights.tiedOutput)
         #expect(model.weights.summary.count == 1 + 2 * 9 + 1)
-        #expect(model.weights.summary.first { $0.role == .gate }?.type == "F16")
+        #expect(model.weights.summary.first { $0.role == .gate }?.format == "F16")
         let state = model.makeState()
         try model.forward([1, 2, 3, 4], state: state)
         let logits = UnsafeBufferPointer(start: state.logits, count: Self.vocab)

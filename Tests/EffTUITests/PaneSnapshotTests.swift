@@ -16,16 +16,22 @@ import Testing
         let q41 = GGMLTypeBits.q4_1, f32 = 32.0
         func bytes(_ n: Int, _ bits: Double) -> Int { Int(Double(n) * bits / 8) }
         for l in 0..<30 {
-            for (role, n) in [("q", 576 * 576), ("k", 576 * 192), ("v", 576 * 192), ("o", 576 * 576),
-                              ("gate", 576 * 1536), ("up", 576 * 1536), ("down", 1536 * 576)] {
-                tensors.append(TensorSummary(layer: l, role: role, format: "Q4_1", bytes: bytes(n, q41), bitsPerWeight: q41))
+            for (role, name, n) in [(TensorRole.q, "attn_q", 576 * 576), (.k, "attn_k", 576 * 192),
+                                    (.v, "attn_v", 576 * 192), (.o, "attn_output", 576 * 576),
+                                    (.gate, "ffn_gate", 576 * 1536), (.up, "ffn_up", 576 * 1536),
+                                    (.down, "ffn_down", 1536 * 576)] {
+                tensors.append(TensorSummary(name: "blk.\(l).\(name).weight", layer: l, role: role, format: "Q4_1",
+                                             elementCount: n, bytes: bytes(n, q41)))
             }
-            for role in ["attn_norm", "ffn_norm"] {
-                tensors.append(TensorSummary(layer: l, role: role, format: "F32", bytes: 576 * 4, bitsPerWeight: f32))
+            for name in ["attn_norm", "ffn_norm"] {
+                tensors.append(TensorSummary(name: "blk.\(l).\(name).weight", layer: l, role: .norm, format: "F32",
+                                             elementCount: 576, bytes: Int(576 * f32 / 8)))
             }
         }
-        tensors.append(TensorSummary(layer: nil, role: "token_embd", format: "Q8_0", bytes: bytes(49152 * 576, 8.5), bitsPerWeight: 8.5))
-        tensors.append(TensorSummary(layer: nil, role: "output_norm", format: "F32", bytes: 576 * 4, bitsPerWeight: 32))
+        tensors.append(TensorSummary(name: "token_embd.weight", layer: nil, role: .embd, format: "Q8_0",
+                                     elementCount: 49152 * 576, bytes: bytes(49152 * 576, 8.5)))
+        tensors.append(TensorSummary(name: "output_norm.weight", layer: nil, role: .norm, format: "F32",
+                                     elementCount: 576, bytes: 576 * 4))
         let total = tensors.map(\.bytes).reduce(0, +)
         return ModelInfo(name: "SmolLM2-135M-Instruct", sha256: String(repeating: "a", count: 64), templateHash: "t",
                          contextMax: 8192, nLayers: 30, nHeads: 9, weightBytes: total, tensors: tensors)
@@ -50,7 +56,7 @@ import Testing
     static func makeApp(width: Int, height: Int) -> (ChatApp, MemoryScreen, ChatEngine) {
         let screen = MemoryScreen(width: width, height: height)
         let backend = ScriptedChatBackend(answers: [], info: smolInfo())
-        let engine = ChatEngine(backend: backend, settings: SamplerSettings(), system: nil, store: nil)
+        let engine = ChatEngine(backend: backend, settings: GenerationSettings(), system: nil, store: nil)
         var stats = TurnStats()
         stats.promptTokens = 31; stats.prefillSeconds = 0.124; stats.generatedTokens = 57; stats.decodeSeconds = 1.4
         stats.contextUsed = 88

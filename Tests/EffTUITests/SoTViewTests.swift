@@ -15,9 +15,9 @@ import Testing
         app.apply(.userMessage("How can I rest better?"))
         app.apply(.sot(.skeletonText("1.")))
         app.apply(.sot(.skeletonText(" Plan the day\n2. Take breaks\n3. Sleep well\n")))
-        app.apply(.sot(.points(points)))
+        app.apply(.sot(.skeleton(points)))
         for (slot, words) in [(0, [" Write", " three", " tasks"]), (1, [" Stand", " up"]), (2, [" Keep", " a", " fixed"])] {
-            for w in words { app.apply(.sot(.pointText(slot: slot, delta: w))) }
+            for w in words { app.apply(.sot(.pointText(index: slot, delta: w))) }
         }
         engine.snapshots.update {
             $0.sotMode = .on; $0.techniques.sot = "on"; $0.isGenerating = true
@@ -70,7 +70,7 @@ import Testing
         var log = ChatLog()
         log.apply(.userMessage("q"))
         log.apply(.sot(.skeletonText("1. Only")))
-        log.apply(.sot(.fellBack("the skeleton had only 1 point (need 2)")))
+        log.apply(.sot(.fellBack(reason: "the skeleton had only 1 point (need 2)")))
         log.apply(.text("Plain "))
         log.apply(.text("answer."))
         log.apply(.answerFinished(TurnStats()))

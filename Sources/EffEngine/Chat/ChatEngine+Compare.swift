@@ -87,7 +87,7 @@ struct CompareWork: @unchecked Sendable {
     let support: ChatSoTSupport
     let context: [TurnMessage]
     let question: String
-    let settings: SamplerSettings
+    let settings: GenerationSettings
     let cancel: CancellationFlag
     let events: EventQueue<ChatEvent>
 
@@ -125,12 +125,11 @@ struct CompareWork: @unchecked Sendable {
         let outcome = try SoTTurn(support: support).run(
             question: question, mode: .on, router: nil, cancel: cancel, started: t0,
             onEvent: { e in
+                if case .stage = e { return }
                 view.apply(e)
-                events.push(.compare(.text(side: side, text: view.text(live: true))))
-            },
-            onFallbackText: { t in
-                view.appendFallback(t)
-                events.push(.compare(.text(side: side, text: view.text(live: false))))
+                var isFallback = false
+                if case .fallbackText = e { isFallback = true }
+                events.push(.compare(.text(side: side, text: view.text(live: !isFallback))))
             },
             onStatus: { _ in })
         let r = outcome.record

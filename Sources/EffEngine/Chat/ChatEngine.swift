@@ -15,7 +15,7 @@ public actor ChatEngine {
     public nonisolated let snapshots: SnapshotBox<ChatSnapshot>
     public let store: SessionStore?
     let box: BackendBox
-    let settings: SamplerSettings
+    let settings: GenerationSettings
     private var system: String?
     private var techniques = TechniqueConfig()
     /// A finished A/B comparison waiting for the person's verdict.
@@ -25,7 +25,7 @@ public actor ChatEngine {
     var busy = false
     private var waiters: [CheckedContinuation<Void, Never>] = []
 
-    public init(backend: ChatBackend, settings: SamplerSettings, system: String?, store: SessionStore?) {
+    public init(backend: ChatBackend, settings: GenerationSettings, system: String?, store: SessionStore?) {
         box = BackendBox(backend)
         self.settings = settings
         self.system = system

@@ -14,8 +14,8 @@ public enum ChatEvent: Sendable, Equatable {
     /// A short message for the status line (saved to ..., warnings, errors).
     case notice(String, isWarning: Bool)
     /// The running answer is a Skeleton-of-Thought answer: its skeleton and points grow
-    /// through these (instead of `.text`, except after a fallback to normal decoding).
-    case sot(SoTLiveEvent)
+    /// through the runner's events (normal-decoding text after a fallback comes as `.text`).
+    case sot(SoTRunner.Event)
     /// The A/B comparison of the last question (normal against SoT).
     case compare(CompareEvent)
 }

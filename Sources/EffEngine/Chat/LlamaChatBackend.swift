@@ -41,10 +41,7 @@ public final class LlamaChatBackend: ChatBackend, @unchecked Sendable {
         state = model.makeState(maxContext: context, maxBatch: 64)
         collector = AttentionStatsCollector(nLayers: c.nLayers, nHeads: c.nHeads)
         let w = model.weights
-        let tensors = w.summary.filter { !(w.tiedOutput && $0.role == .output) }.map {
-            TensorSummary(layer: $0.layer, role: $0.role.rawValue, format: $0.type, bytes: $0.bytes,
-                          bitsPerWeight: $0.bitsPerWeight)
-        }
+        let tensors = w.summary.filter { !(w.tiedOutput && $0.role == .output) }
         let digest = try sha256 ?? ModelStore.sha256(of: modelURL)
         let name = name ?? (try? gguf.string("general.name")) ?? modelURL.deletingPathExtension().lastPathComponent
         info = ModelInfo(name: name, sha256: digest, templateHash: template.sourceHash, contextMax: context,
@@ -73,15 +70,12 @@ public final class LlamaChatBackend: ChatBackend, @unchecked Sendable {
         return ids[p...]
     }
 
-    public func generate(messages: [TurnMessage], settings: SamplerSettings, cancel: CancellationFlag,
+    public func generate(messages: [TurnMessage], settings: GenerationSettings, cancel: CancellationFlag,
                          onText: (String) -> Void) throws -> TurnStats {
         let ids = try render(messages, generationPrompt: true)
         let fresh = try reuse(ids)
         let room = state.cache.maxLength - ids.count
-        let sampler = Sampler(config: SamplerConfig(
-            temperature: Float(settings.temperature), topK: settings.topK, topP: Float(settings.topP),
-            minP: Float(settings.minP), repeatPenalty: settings.temperature == 0 ? 1 : Float(settings.repeatPenalty),
-            repeatLastN: 64, seed: settings.seed), vocabSize: model.config.vocabSize)
+        let sampler = Sampler(config: settings.sampler, vocabSize: model.config.vocabSize)
         let generator = TokenGenerator(model: model, state: state, sampler: sampler, prompt: Array(fresh),
                                        maxTokens: max(1, min(settings.maxTokens, room)), stopTokens: stopTokens,
                                        shouldCancel: { cancel.isCancelled })
@@ -113,12 +107,9 @@ public final class LlamaChatBackend: ChatBackend, @unchecked Sendable {
         stats.decodeSteps = t.decodeSteps
         stats.decodeSeconds = t.decodeMs / 1000
         stats.contextUsed = state.position
-        switch generator.stopReason {
-        case .stopToken?, nil: stats.stopReason = .endOfTurn
-        case .maxTokens?: stats.stopReason = room <= settings.maxTokens ? .contextFull : .maxTokens
-        case .cancelled?: stats.stopReason = .cancelled
-        case .contextFull?: stats.stopReason = .contextFull
-        case .failed?: stats.stopReason = .failed
+        switch generator.stopReason ?? .endOfTurn {
+        case .maxTokens: stats.stopReason = room <= settings.maxTokens ? .contextFull : .maxTokens
+        case let reason: stats.stopReason = reason
         }
         return stats
     }

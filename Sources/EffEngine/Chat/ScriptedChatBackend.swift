@@ -24,7 +24,7 @@ public final class ScriptedChatBackend: ChatBackend, @unchecked Sendable {
                                       weightBytes: 0, tensors: [])
     }
 
-    public func generate(messages: [TurnMessage], settings: SamplerSettings, cancel: CancellationFlag,
+    public func generate(messages: [TurnMessage], settings: GenerationSettings, cancel: CancellationFlag,
                          onText: (String) -> Void) throws -> TurnStats {
         var stats = TurnStats()
         let pieces = answers.isEmpty ? [] : answers[turn % answers.count]

@@ -29,18 +29,6 @@ public protocol ChatSoTSupport: AnyObject {
     func watch(_ flag: CancellationFlag)
 }
 
-/// Live events of a SoT answer, in order (carried inside `ChatEvent.sot`).
-public enum SoTLiveEvent: Sendable, Equatable {
-    /// More skeleton text (the first carries the `1.` prefill).
-    case skeletonText(String)
-    /// The parsed skeleton: one stream per point follows.
-    case points([SkeletonPoint])
-    /// More text of point `slot` (0-based position in `points`).
-    case pointText(slot: Int, delta: String)
-    /// Too few points: normal decoding follows, with this reason.
-    case fellBack(String)
-}
-
 /// A SoT answer as the chat pane draws it while it grows: the skeleton first, then every
 /// point's expansion in place. `text` is exactly the answer stored in the conversation once
 /// the batch is done (`i. point:` + expansion per line), plus live markers while streaming.
@@ -54,20 +42,20 @@ public struct SoTAnswerView: Sendable, Equatable {
 
     public init() {}
 
-    public mutating func apply(_ event: SoTLiveEvent) {
+    /// Folds one of the runner's live events into the view (stage changes draw nothing).
+    public mutating func apply(_ event: SoTRunner.Event) {
         switch event {
+        case .stage: break
         case .skeletonText(let t): skeleton += t
-        case .points(let p):
+        case .skeleton(let p):
             points = p
             expansions = Array(repeating: "", count: p.count)
         case .pointText(let slot, let delta):
             if expansions.indices.contains(slot) { expansions[slot] += delta }
         case .fellBack(let reason): fallbackReason = reason
+        case .fallbackText(let t): fallbackText += t
         }
     }
-
-    /// Adds normal-decoding text (after a fallback).
-    public mutating func appendFallback(_ t: String) { fallbackText += t }
 
     /// The answer so far; `live` appends a growing marker to every point still in the batch.
     public func text(live: Bool) -> String {

@@ -18,10 +18,10 @@ struct SoTTurn {
     let support: ChatSoTSupport
     var config = SoTRunner.Config()
 
-    /// Runs SoT for `question`. `onEvent` gets the live events; `onStatus` the status-line
-    /// state at each stage and every few tokens.
+    /// Runs SoT for `question`. `onEvent` gets the runner's live events (fallback text
+    /// included); `onStatus` the status-line state at each stage and every few tokens.
     func run(question: String, mode: SoTMode, router: SoTRouteDecision?, cancel: CancellationFlag,
-             started: Double, onEvent: (SoTLiveEvent) -> Void, onFallbackText: (String) -> Void,
+             started: Double, onEvent: (SoTRunner.Event) -> Void,
              onStatus: (SoTStatus) -> Void) throws -> Outcome {
         support.watch(cancel)
         var status = SoTStatus(stage: .skeleton)
@@ -46,22 +46,17 @@ struct SoTTurn {
                 case .done: break
                 }
                 onStatus(status)
-            case .skeletonText(let t): onEvent(.skeletonText(t))
-            case .skeleton(let points):
-                status.streams = points.count
-                onEvent(.points(points))
-            case .pointText(let slot, let delta):
-                onEvent(.pointText(slot: slot, delta: delta))
+            case .skeletonText, .fallbackText: break
+            case .skeleton(let points): status.streams = points.count
+            case .pointText:
                 deltas += 1
                 if deltas % 4 == 0 {
                     status.expansionSeconds = MonotonicClock.seconds() - expansionStart
                     onStatus(status)
                 }
-            case .fallbackText(let t): onFallbackText(t)
-            case .fellBack(let reason):
-                status.fallbackReason = reason
-                onEvent(.fellBack(reason))
+            case .fellBack(let reason): status.fallbackReason = reason
             }
+            onEvent(event)
         }
         return outcome(result, mode: mode, router: router, status: status, cancelled: cancel.isCancelled,
                        question: question, onStatus: onStatus)

@@ -8,7 +8,7 @@ import Foundation
 struct TurnWork: @unchecked Sendable {
     let backend: ChatBackend
     let conversation: [TurnMessage]
-    let settings: SamplerSettings
+    let settings: GenerationSettings
     let mode: SoTMode
     let cancel: CancellationFlag
     let events: EventQueue<ChatEvent>
@@ -60,12 +60,16 @@ struct TurnWork: @unchecked Sendable {
                 question: question, mode: mode, router: router, cancel: cancel, started: started,
                 onEvent: { e in
                     switch e {
+                    case .stage: return  // the status row carries stages
                     case .skeletonText, .pointText: count()
-                    case .points, .fellBack: break
+                    case .skeleton, .fellBack: break
+                    case .fallbackText(let t):
+                        count()
+                        events.push(.text(t))
+                        return
                     }
                     events.push(.sot(e))
                 },
-                onFallbackText: { count(); events.push(.text($0)) },
                 onStatus: { s in snapshots.update { $0.sot = s } })
             return Result(answer: outcome.answer, stats: outcome.stats, sot: outcome.record, error: nil)
         } catch {

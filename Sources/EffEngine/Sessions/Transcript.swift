@@ -9,15 +9,15 @@ public struct TranscriptHeader: Codable, Hashable, Sendable {
     public var modelSHA256: String
     public var templateHash: String
     public var seed: UInt64
-    public var sampler: SamplerSettings
+    public var sampler: GenerationSettings
     public var system: String?
 
     public init(modelName: String, modelSHA256: String, templateHash: String,
-                sampler: SamplerSettings, system: String?, created: Date = Date()) {
+                sampler: GenerationSettings, system: String?, created: Date = Date()) {
         efftermVersion = EffTermVersion.string
         self.created = Transcript.timestamp(created)
         self.modelName = modelName; self.modelSHA256 = modelSHA256
-        self.templateHash = templateHash; self.seed = sampler.seed
+        self.templateHash = templateHash; self.seed = sampler.sampler.seed
         self.sampler = sampler; self.system = system
     }
 
@@ -125,7 +125,7 @@ public struct Transcript: Hashable, Sendable {
     public func markdown() -> String {
         var out = "# effterm session \(header.created)\n\n"
         out += "- model: \(header.modelName) (sha256 \(header.modelSHA256.prefix(16))...)\n"
-        out += "- effterm \(header.efftermVersion), seed \(header.seed), temperature \(header.sampler.temperature)\n"
+        out += "- effterm \(header.efftermVersion), seed \(header.seed), temperature \(shortDecimal(header.sampler.sampler.temperature))\n"
         if let s = header.system, !s.isEmpty { out += "- system: \(s)\n" }
         for t in turns {
             for m in t.messages {

@@ -1,17 +1,18 @@
 import Foundation
 
-/// Why generation ended.
+/// Why generation ended: one type for the generator, the chat engine and transcripts (the
+/// raw values are what transcripts and `--json` outputs store).
 public enum StopReason: String, Sendable, Codable {
     /// A stop token (EOS / `<|im_end|>`) was sampled; it is not yielded.
-    case stopToken = "eos"
+    case endOfTurn = "eos"
     /// `maxTokens` tokens were generated.
-    case maxTokens = "limit"
-    /// The cancellation check returned true between tokens.
-    case cancelled
+    case maxTokens = "max_tokens"
+    /// The cancellation check returned true between tokens (the user stopped it).
+    case cancelled = "stopped"
     /// The state's context (KV cache) is full.
-    case contextFull = "context"
+    case contextFull = "context_full"
     /// The forward pass threw (see `TokenGenerator.error`).
-    case failed
+    case failed = "error"
 }
 
 /// Wall-clock measurements of one generation.
@@ -101,7 +102,7 @@ public final class TokenGenerator: Sequence, IteratorProtocol {
             timings.decodeMs += ms
             timings.stepMs.append(ms)
         }
-        if stopTokens.contains(token) { return finish(.stopToken) }
+        if stopTokens.contains(token) { return finish(.endOfTurn) }
         sampler.accept(token)
         generated.append(token)
         pending = token

@@ -1,21 +1,29 @@
 import EffCore
 
 /// What a weight tensor does in a Llama block (the bits panel groups by it).
-public enum LlamaTensorRole: String, Sendable, Codable, CaseIterable {
+public enum TensorRole: String, Sendable, Codable, CaseIterable {
     case embd, q, k, v, o, gate, up, down, norm, output
 }
 
-/// One row of the per-tensor summary: where a tensor sits, its format and its storage cost.
-public struct LlamaTensorSummary: Sendable, Equatable, Codable {
-    public let name: String
+/// One row of the per-tensor summary: where a tensor sits, its format and its storage cost
+/// (what `inspect`, the bits panel and transcripts show).
+public struct TensorSummary: Sendable, Hashable, Codable {
+    /// The tensor's name in the file (`blk.3.attn_q.weight`).
+    public var name: String
     /// Block index, or nil for the embedding, final norm and output head.
-    public let layer: Int?
-    public let role: LlamaTensorRole
-    public let type: String
-    public let elementCount: Int
-    public let bytes: Int
+    public var layer: Int?
+    public var role: TensorRole
+    /// Format name from the traits table ("Q4_1", "Q8_0", "F32").
+    public var format: String
+    public var elementCount: Int
+    public var bytes: Int
     /// Storage bits per weight including scales (`bytes * 8 / elementCount`).
     public var bitsPerWeight: Double { elementCount == 0 ? 0 : Double(bytes * 8) / Double(elementCount) }
+
+    public init(name: String, layer: Int?, role: TensorRole, format: String, elementCount: Int, bytes: Int) {
+        self.name = name; self.layer = layer; self.role = role; self.format = format
+        self.elementCount = elementCount; self.bytes = bytes
+    }
 }
 
 /// The weights of one transformer block. `W(out, in)` views, row-major; shapes in comments.
@@ -55,7 +63,7 @@ public final class LlamaWeights: @unchecked Sendable {
     /// True when the output head is the token embedding (no `output.weight` in the file).
     public let tiedOutput: Bool
     /// One entry per tensor, file-name order by layer (embd, blocks, norm, output).
-    public let summary: [LlamaTensorSummary]
+    public let summary: [TensorSummary]
     private let owners: [AnyObject]
 
     /// Tensor names, one table (llama.cpp `LLM_TENSOR_*` for the llama architecture).
@@ -78,7 +86,7 @@ public final class LlamaWeights: @unchecked Sendable {
     /// pointer valid; `summary` describes the parts (pass [] to have none).
     public init(config: LlamaConfig, tokenEmbedding: WeightMatrix, layers: [LlamaLayerWeights],
                 outputNorm: UnsafePointer<Float>, output: WeightMatrix, tiedOutput: Bool,
-                summary: [LlamaTensorSummary], owners: [AnyObject]) throws {
+                summary: [TensorSummary], owners: [AnyObject]) throws {
         func shape(_ name: String, _ w: WeightMatrix, _ rows: Int, _ cols: Int) throws {
             guard w.rows == rows, w.cols == cols else {
                 throw LlamaModelError.tensorShape(tensor: name, found: [w.cols, w.rows], expected: [cols, rows])
@@ -113,7 +121,7 @@ public final class LlamaWeights: @unchecked Sendable {
     /// Binds every tensor of a llama GGUF file, checking names, shapes and formats.
     public convenience init(gguf: GGUFFile, config: LlamaConfig) throws {
         let c = config
-        var summary: [LlamaTensorSummary] = []
+        var summary: [TensorSummary] = []
         var owners: [AnyObject] = [gguf]
 
         func info(_ name: String, _ expected: [Int]) throws -> GGUFTensorInfo {
@@ -123,7 +131,7 @@ public final class LlamaWeights: @unchecked Sendable {
             }
             return t
         }
-        func matrix(_ name: String, rows: Int, cols: Int, layer: Int?, role: LlamaTensorRole) throws -> WeightMatrix {
+        func matrix(_ name: String, rows: Int, cols: Int, layer: Int?, role: TensorRole) throws -> WeightMatrix {
             let t = try info(name, [cols, rows])  // ggml order: row length first
             guard t.type.isComputable else {
                 throw LlamaModelError.tensorType(tensor: name, type: t.type.traits.name,
@@ -135,7 +143,7 @@ public final class LlamaWeights: @unchecked Sendable {
                 throw LlamaModelError.tensorType(tensor: name, type: t.type.traits.name,
                                                  reason: "\(bytes.count) bytes stored, \(w.byteCount) expected")
             }
-            summary.append(LlamaTensorSummary(name: name, layer: layer, role: role, type: t.type.traits.name,
+            summary.append(TensorSummary(name: name, layer: layer, role: role, format: t.type.traits.name,
                                               elementCount: rows * cols, bytes: bytes.count))
             return w
         }
@@ -143,7 +151,7 @@ public final class LlamaWeights: @unchecked Sendable {
         func vector(_ name: String, layer: Int?) throws -> UnsafePointer<Float> {
             let t = try info(name, [c.dim])
             let bytes = gguf.data(for: t)
-            summary.append(LlamaTensorSummary(name: name, layer: layer, role: .norm, type: t.type.traits.name,
+            summary.append(TensorSummary(name: name, layer: layer, role: .norm, format: t.type.traits.name,
                                               elementCount: c.dim, bytes: bytes.count))
             if t.type == .f32 && Int(bitPattern: bytes.baseAddress!) % MemoryLayout<Float>.alignment == 0 {
                 return bytes.baseAddress!.assumingMemoryBound(to: Float.self)

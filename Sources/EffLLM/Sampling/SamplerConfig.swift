@@ -4,7 +4,7 @@
 /// min-p, temperature, then a seeded draw. `temperature <= 0` means greedy (argmax after
 /// the penalty). A value that disables a stage: `topK <= 0`, `topP >= 1`, `minP <= 0`,
 /// `repeatPenalty == 1`.
-public struct SamplerConfig: Sendable, Codable, Equatable {
+public struct SamplerConfig: Sendable, Codable, Hashable {
     public var temperature: Float
     public var topK: Int
     public var topP: Float

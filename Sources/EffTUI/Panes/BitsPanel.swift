@@ -6,7 +6,7 @@ import Foundation
 public final class BitsPanel: Panel {
     public let id = "bits"
     public let action: Action? = .panelBits
-    public static let roles = ["q", "k", "v", "o", "gate", "up", "down"]
+    public static let roles: [TensorRole] = [.q, .k, .v, .o, .gate, .up, .down]
     private var scroll = 0
 
     public init() {}
@@ -48,7 +48,7 @@ public final class BitsPanel: Panel {
         let bytesX = rect.x + 3 + Self.roles.count * cw + 1
         var y = rect.y
         var header = "L  "
-        for r in Self.roles { header += String(r.prefix(cw - 1)).padding(toLength: cw, withPad: " ", startingAt: 0) }
+        for r in Self.roles { header += String(r.rawValue.prefix(cw - 1)).padding(toLength: cw, withPad: " ", startingAt: 0) }
         grid.put(header, x: rect.x, y: y, style: Style(fg: t[.title], bg: bg, attrs: .bold), maxX: rect.maxX)
         grid.put("bytes", x: bytesX, y: y, style: Style(fg: t[.title], bg: bg, attrs: .bold), maxX: rect.maxX)
         y += 1
@@ -87,7 +87,7 @@ public final class BitsPanel: Panel {
         y += 1
         let outside = model.tensors.filter { $0.layer == nil }
         if !outside.isEmpty {
-            let s = outside.map { "\($0.role) \($0.format) \(formatBytes($0.bytes))" }.joined(separator: ", ")
+            let s = outside.map { "\($0.name.replacingOccurrences(of: ".weight", with: "")) \($0.format) \(formatBytes($0.bytes))" }.joined(separator: ", ")
             grid.put(s, x: rect.x, y: y, style: dim, maxX: rect.maxX)
         }
     }

@@ -38,7 +38,7 @@ public struct ChatLog: Sendable, Equatable {
         case .text(let t):
             if let i = live {
                 if var view = entries[i].sot {
-                    view.appendFallback(t)
+                    view.apply(.fallbackText(t))
                     entries[i].sot = view
                     entries[i].text = view.text(live: true)
                 } else {

@@ -73,8 +73,11 @@ struct ChatCommand: AsyncParsableCommand {
 
     func run() async throws {
         compute.apply()
-        var settings = SamplerSettings()
-        settings.temperature = temp; settings.seed = seed; settings.maxTokens = maxTokens
+        var settings = GenerationSettings(maxTokens: maxTokens)
+        settings.sampler.temperature = Float(temp)
+        settings.sampler.seed = seed
+        // Greedy decoding is argmax: no repetition penalty (as `effterm run --temp 0`).
+        if temp == 0 { settings.sampler.repeatPenalty = 1 }
         let backend = try makeBackend(settings: settings)
         let dir = sessionsDir.map { URL(fileURLWithPath: $0) } ?? SessionStore.defaultDirectory()
         let store = SessionStore(directory: dir)
@@ -107,7 +110,7 @@ struct ChatCommand: AsyncParsableCommand {
         if exit.signal != 0 { Foundation.exit(128 + exit.signal) }
     }
 
-    func makeBackend(settings: SamplerSettings) throws -> ChatBackend {
+    func makeBackend(settings: GenerationSettings) throws -> ChatBackend {
         if let script = scriptedBackend {
             // Development aid: a scripted fake (no model) that streams the given text.
             let words = script.split(separator: " ", omittingEmptySubsequences: false).map { String($0) + " " }
