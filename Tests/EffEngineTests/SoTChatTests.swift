@@ -36,7 +36,7 @@ import Testing
         let events = engine.events.drain()
         let live = events.compactMap { if case .sot(let e) = $0 { return e } else { return nil } }
         // Skeleton text first, then the parsed points, then interleaved point text.
-        let firstPoints = try #require(live.firstIndex { if case .points = $0 { true } else { false } })
+        let firstPoints = try #require(live.firstIndex { if case .skeleton = $0 { true } else { false } })
         #expect(live[..<firstPoints].allSatisfy { if case .skeletonText = $0 { true } else { false } })
         let slots = live.compactMap { if case .pointText(let s, _) = $0 { return s } else { return nil } }
         #expect(Array(slots.prefix(3)) == [0, 1, 2], "every point grows in the first step")
@@ -54,7 +54,7 @@ import Testing
 
         let t = try transcript(engine)
         let record = try #require(t.turns[0].sot)
-        #expect(t.turns[0].techniques.sot == "on")
+        #expect(t.turns[0].techniques.sot == .on)
         #expect(record.usedSoT && record.streams == 3 && record.router == nil)
         #expect(record.points.map(\.text) == ["Plan the day", "Take breaks", "Sleep well"])
         #expect(record.points.allSatisfy { $0.expansion == " it helps." && $0.tokens == 2 })

@@ -20,7 +20,7 @@ import Testing
             for w in words { app.apply(.sot(.pointText(index: slot, delta: w))) }
         }
         engine.snapshots.update {
-            $0.sotMode = .on; $0.techniques.sot = "on"; $0.isGenerating = true
+            $0.sotMode = .on; $0.techniques.sot = .on; $0.isGenerating = true
             var s = SoTStatus(stage: .expanding)
             s.streams = 3; s.skeletonSeconds = 0.312; s.expansionSeconds = 0.21
             $0.sot = s

@@ -94,22 +94,37 @@ public final class AttentionStatsCollector: @unchecked Sendable {
         for i in 0..<n { bins[i * patternBins / n] += probs[i] }
     }
 
-    /// The smallest number of entries of `probs` whose sum reaches `mass` (of the total).
+    /// The smallest number of entries of `probs` whose sum reaches `mass` (of the total):
+    /// the top-k count, exact, ties included (a uniform row of n needs ceil(mass * n)).
+    ///
+    /// A bisection on the probability finds a band [lo, hi] that holds the k-th largest
+    /// entry: everything above `hi` is in the set, and only the band (a few entries, or
+    /// many equal ones) is sorted to finish the count, so no full sort is needed.
     public static func keysCovering(_ mass: Float, _ probs: UnsafeBufferPointer<Float>) -> Int {
         var total: Float = 0, maxP: Float = 0
         for p in probs { total += p; maxP = max(maxP, p) }
         let target = mass * total
-        // Largest threshold t whose entries >= t still hold the target mass.
+        guard target > 0 else { return 1 }
+        // Invariant: entries >= lo hold the target mass; entries > hi do not.
         var lo: Float = 0, hi = maxP
-        for _ in 0..<16 {
+        for _ in 0..<24 {
             let mid = (lo + hi) / 2
             var s: Float = 0
             for p in probs where p >= mid { s += p }
             if s >= target { lo = mid } else { hi = mid }
         }
-        // With distinct values this is exact; tied entries at the threshold are all counted.
-        var count = 0
-        for p in probs where p >= lo { count += 1 }
+        var count = 0, above: Float = 0
+        var band: [Float] = []
+        for p in probs {
+            if p > hi { count += 1; above += p } else if p >= lo { band.append(p) }
+        }
+        if above >= target { return max(1, count) }
+        band.sort(by: >)
+        for p in band {
+            count += 1
+            above += p
+            if above >= target { break }
+        }
         return max(1, count)
     }
 

@@ -1,3 +1,4 @@
+import EffCore
 import EffLLM
 import Foundation
 
@@ -25,6 +26,31 @@ public protocol ChatBackend: AnyObject {
     var lastAttention: AttentionSummary? { get }
     /// Skeleton-of-Thought over this backend's model; nil when it cannot run SoT.
     var sot: ChatSoTSupport? { get }
+    /// The format the KV cache holds keys and values in now.
+    var kvFormat: KVFormat { get }
+    /// Re-stores every cached position in `format` (the conversation is kept); called between
+    /// turns only. Returns what it did, for the status line; throws when it cannot.
+    func setKVFormat(_ format: KVFormat) throws -> KVFormatChange
+}
+
+/// What switching the KV format did.
+public struct KVFormatChange: Sendable, Equatable {
+    public var from: KVFormat
+    public var to: KVFormat
+    /// Positions carried over.
+    public var positions: Int
+    /// Wall time of the conversion (or re-prefill).
+    public var seconds: Double
+    public var bytesBefore: Int
+    public var bytesAfter: Int
+    /// True when the positions were recomputed by a prefill rather than converted.
+    public var reprefilled: Bool
+
+    public init(from: KVFormat, to: KVFormat, positions: Int, seconds: Double, bytesBefore: Int, bytesAfter: Int,
+                reprefilled: Bool) {
+        self.from = from; self.to = to; self.positions = positions; self.seconds = seconds
+        self.bytesBefore = bytesBefore; self.bytesAfter = bytesAfter; self.reprefilled = reprefilled
+    }
 }
 
 extension ChatBackend {

@@ -1,3 +1,4 @@
+import EffCore
 import EffTechniques
 import Foundation
 
@@ -18,6 +19,8 @@ public actor ChatEngine {
     let settings: GenerationSettings
     private var system: String?
     private var techniques = TechniqueConfig()
+    /// A KV format asked for while an answer ran: applied when it finishes (a safe point).
+    private var pendingKV: KVFormat?
     /// A finished A/B comparison waiting for the person's verdict.
     var pendingCompare: CompareRecord?
     private(set) var messages: [TurnMessage] = []
@@ -30,8 +33,10 @@ public actor ChatEngine {
         self.settings = settings
         self.system = system
         self.store = store
+        techniques.kv = backend.kvFormat
         var snap = ChatSnapshot()
         snap.model = backend.info
+        snap.techniques = techniques
         snapshots = SnapshotBox(snap)
         if let system, !system.isEmpty { messages = [TurnMessage(role: "system", content: system)] }
     }
@@ -94,7 +99,7 @@ public actor ChatEngine {
             $0.turns += 1
         }
         var used = techniques
-        used.sot = result.sot?.mode ?? SoTMode.off.rawValue
+        used.sot = result.sot.flatMap { SoTMode(rawValue: $0.mode) } ?? .off
         if let store {
             let index = await store.turnCount
             do {
@@ -104,6 +109,10 @@ public actor ChatEngine {
                 events.push(.notice("autosave failed: \(error)", isWarning: true))
             }
             await publishSessionInfo()
+        }
+        if let kv = pendingKV {
+            pendingKV = nil
+            await applyKV(kv)
         }
         finishJob()
     }
@@ -119,16 +128,19 @@ public actor ChatEngine {
     }
 
     /// The Skeleton-of-Thought mode for the next answers.
-    public var sotMode: SoTMode { SoTMode(rawValue: techniques.sot) ?? .off }
+    public var sotMode: SoTMode { techniques.sot }
+
+    /// The techniques in force for the next answer.
+    public var currentTechniques: TechniqueConfig { techniques }
 
     /// Sets the SoT mode (F7 cycles it); says when this backend cannot run SoT.
     public func setSoTMode(_ mode: SoTMode) {
         if mode != .off, box.backend.sot == nil {
             events.push(.notice("Skeleton-of-Thought needs a model backend that supports it", isWarning: true))
         }
-        techniques.sot = mode.rawValue
+        techniques.sot = mode
         let why = box.backend.sot?.routerUnavailableReason
-        snapshots.update { $0.sotMode = mode; $0.techniques.sot = mode.rawValue }
+        snapshots.update { $0.sotMode = mode; $0.techniques.sot = mode }
         switch mode {
         case .off: events.push(.notice("SoT off: normal decoding", isWarning: false))
         case .on: events.push(.notice("SoT on: skeleton first, then every point at once", isWarning: false))
@@ -140,6 +152,50 @@ public actor ChatEngine {
 
     /// Advances the SoT mode: off -> on -> auto -> off.
     public func cycleSoTMode() { setSoTMode(sotMode.next) }
+
+    /// Switches the KV cache format. Between turns it converts the cache at once (on a
+    /// compute thread, the time shown in a notice); during an answer it is queued and
+    /// applied when the answer ends, since the running decode writes into the cache.
+    public func setKVFormat(_ format: KVFormat) async {
+        if busy {
+            pendingKV = format
+            snapshots.update { $0.pendingKV = format }
+            events.push(.notice("KV \(format) after this answer (the cache is in use)", isWarning: false))
+            return
+        }
+        guard format != techniques.kv || format != box.backend.kvFormat else { return }
+        busy = true
+        await applyKV(format)
+        busy = false
+        let w = waiters; waiters.removeAll()
+        for c in w { c.resume() }
+    }
+
+    /// Converts the cache on a compute thread and publishes the result (the caller holds `busy`).
+    private func applyKV(_ format: KVFormat) async {
+        snapshots.update { $0.pendingKV = format }
+        let box = self.box
+        do {
+            let change = try await ComputeThread.run(name: "effterm.kv") { try box.backend.setKVFormat(format) }
+            techniques.kv = box.backend.kvFormat
+            let how = change.reprefilled ? "re-prefilled" : "converted"
+            let bytes = change.positions > 0
+                ? ", KV \(formatBytes(change.bytesBefore)) -> \(formatBytes(change.bytesAfter))" : ""
+            events.push(.notice(String(format: "KV %@ -> %@: %d positions %@ in %.0f ms%@", change.from.name,
+                                       change.to.name, change.positions, how, change.seconds * 1000, bytes),
+                                isWarning: false))
+        } catch {
+            events.push(.notice("KV \(format) not applied: \(error)", isWarning: true))
+        }
+        let b = box.backend, applied = techniques
+        snapshots.update {
+            $0.techniques = applied; $0.pendingKV = nil
+            $0.model = b.info; $0.kvBytesInUse = b.kvBytesInUse; $0.contextUsed = b.contextUsed
+        }
+    }
+
+    /// Advances the KV format: f32 -> f16 -> q8 -> f32 (F9).
+    public func cycleKVFormat() async { await setKVFormat((pendingKV ?? techniques.kv).next) }
 
     /// Stops the running answer after the current token; the partial text is kept.
     public func stop() { cancel?.cancel() }

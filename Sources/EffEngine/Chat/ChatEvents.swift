@@ -1,3 +1,4 @@
+import EffCore
 import EffTechniques
 import Foundation
 
@@ -32,6 +33,8 @@ public struct ChatSnapshot: Sendable, Equatable {
     public var kvBytesInUse = 0
     public var contextUsed = 0
     public var techniques = TechniqueConfig()
+    /// A KV format switch waiting for the running answer to end (or being applied).
+    public var pendingKV: KVFormat?
     public var attention: AttentionSummary?
     /// Answers completed since the attention summary was measured (0 = current).
     public var attentionTurn = 0

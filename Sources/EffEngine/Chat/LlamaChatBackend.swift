@@ -136,18 +136,27 @@ public final class LlamaChatBackend: ChatBackend, @unchecked Sendable {
 
     public var kvBytesInUse: Int { state.cache.ownBytesInUse }
     public var contextUsed: Int { state.position }
+    public var kvFormat: KVFormat { .f32 }
+
+    public func setKVFormat(_ format: KVFormat) throws -> KVFormatChange {
+        guard format == .f32 else { throw ChatBackendError.kvFormatUnavailable(format) }
+        return KVFormatChange(from: .f32, to: .f32, positions: state.position, seconds: 0,
+                              bytesBefore: kvBytesInUse, bytesAfter: kvBytesInUse, reprefilled: false)
+    }
 }
 
 /// Why a turn could not run.
 public enum ChatBackendError: Error, CustomStringConvertible {
     case contextFull(tokens: Int, context: Int)
     case rewindFailed(position: Int)
+    case kvFormatUnavailable(KVFormat)
 
     public var description: String {
         switch self {
         case .contextFull(let n, let c):
             return "the conversation has \(n) tokens but the context holds \(c); start a new session (Ctrl-N)"
         case .rewindFailed(let p): return "the KV cache cannot rewind to position \(p)"
+        case .kvFormatUnavailable(let f): return "this engine's KV cache cannot store \(f) yet"
         }
     }
 }

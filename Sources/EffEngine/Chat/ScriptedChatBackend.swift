@@ -1,3 +1,4 @@
+import EffCore
 import Foundation
 
 /// A fake `ChatBackend` that answers from a script, for tests of the engine and the UI
@@ -15,6 +16,17 @@ public final class ScriptedChatBackend: ChatBackend, @unchecked Sendable {
     /// Scripted Skeleton-of-Thought (nil: this backend cannot run SoT).
     public var sotScript: ScriptedSoTSupport?
     public var sot: ChatSoTSupport? { sotScript }
+    public private(set) var kvFormat: KVFormat = .f32
+
+    /// Bytes the scripted cache would hold: positions x layers x 2 rows of 64 elements.
+    private func bytes(_ f: KVFormat) -> Int { positions * info.nLayers * 2 * f.rowBytes(width: 64) }
+
+    public func setKVFormat(_ format: KVFormat) throws -> KVFormatChange {
+        let change = KVFormatChange(from: kvFormat, to: format, positions: positions, seconds: 0,
+                                    bytesBefore: bytes(kvFormat), bytesAfter: bytes(format), reprefilled: false)
+        kvFormat = format
+        return change
+    }
 
     public init(answers: [[String]], delayPerPiece: TimeInterval = 0, info: ModelInfo? = nil) {
         self.answers = answers
@@ -59,6 +71,6 @@ public final class ScriptedChatBackend: ChatBackend, @unchecked Sendable {
     }
 
     public func reset() { positions = 0; turn = 0 }
-    public var kvBytesInUse: Int { positions * 1024 }
+    public var kvBytesInUse: Int { bytes(kvFormat) }
     public var contextUsed: Int { positions }
 }

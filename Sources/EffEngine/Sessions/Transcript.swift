@@ -134,7 +134,7 @@ public struct Transcript: Hashable, Sendable {
             var line = "\n_turn \(t.index + 1): \(t.stats.generatedTokens) tokens"
             if let d = t.stats.decodeTokensPerSecond { line += String(format: ", decode %.1f tok/s", d) }
             if let p = t.stats.prefillTokensPerSecond { line += String(format: ", prefill %.1f tok/s", p) }
-            line += ", weights \(t.techniques.weights), attention \(t.techniques.attention), SoT \(t.techniques.sot)"
+            line += ", weights \(t.techniques.weights), KV \(t.techniques.kv), attention \(t.techniques.attention), SoT \(t.techniques.sot.rawValue)"
             if t.stats.stopReason != .endOfTurn { line += ", ended: \(t.stats.stopReason.rawValue)" }
             out += line + "_\n"
             if let sot = t.sot { out += Self.markdown(sot) }

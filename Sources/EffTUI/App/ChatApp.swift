@@ -7,7 +7,7 @@ import Foundation
 /// (the screen writes only changed cells). Runs on one thread; talks to the engine actor
 /// only through a serial command stream, so it never waits for generation.
 public final class ChatApp {
-    enum Command: Sendable { case send(String), stop, save, export, newSession, cycleSoT, compare, vote(String) }
+    enum Command: Sendable { case send(String), stop, save, export, newSession, cycleSoT, cycleKV, compare, vote(String) }
 
     public let screen: Screen
     public let engine: ChatEngine
@@ -55,6 +55,7 @@ public final class ChatApp {
                 case .export: await engine.exportMarkdown()
                 case .newSession: await engine.newSession()
                 case .cycleSoT: await engine.cycleSoTMode()
+                case .cycleKV: await engine.cycleKVFormat()
                 case .compare: await engine.compare()
                 case .vote(let v): await engine.vote(v)
                 }
@@ -189,6 +190,7 @@ public final class ChatApp {
         case .scrollBottom: scroll = 0
         case .stats: showStats.toggle()
         case .cycleSoT: commands.yield(.cycleSoT)
+        case .cycleKV: commands.yield(.cycleKV)
         case .compare: commands.yield(.compare)
         }
     }
