@@ -44,7 +44,7 @@ let package = Package(
                                .product(name: "ZIPFoundation", package: "ZIPFoundation")],
                 resources: [.copy("Resources")], swiftSettings: fastSwift),
         // Pure rendering into a cell grid, panes, keymap, themes; one ncurses backend file.
-        .target(name: "EffTUI", dependencies: ["EffEngine", "CNCursesW"], swiftSettings: fastSwift),
+        .target(name: "EffTUI", dependencies: ["EffEngine", "EffTechniques", "CNCursesW"], swiftSettings: fastSwift),
         .executableTarget(
             name: "effterm",
             dependencies: ["EffTUI", "EffEngine",

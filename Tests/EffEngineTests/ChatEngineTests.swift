@@ -1,3 +1,4 @@
+import EffTechniques
 import Foundation
 import Testing
 import EffCore

@@ -1,4 +1,5 @@
 import EffEngine
+import EffTechniques
 import Foundation
 import Testing
 @testable import EffTUI

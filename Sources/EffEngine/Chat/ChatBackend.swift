@@ -1,5 +1,6 @@
 import EffCore
 import EffLLM
+import EffTechniques
 import Foundation
 
 /// A chat model as the engine drives it: synchronous and single-threaded from the caller's

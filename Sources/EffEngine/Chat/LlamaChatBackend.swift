@@ -1,5 +1,6 @@
 import EffCore
 import EffLLM
+import EffTechniques
 import Foundation
 
 /// The real chat backend: SmolLM2 (or any Llama GGUF) with its tokenizer and chat template,
@@ -161,8 +162,3 @@ public enum ChatBackendError: Error, CustomStringConvertible {
     }
 }
 
-extension AttentionStatsCollector: AttentionObserver {
-    public func attention(layer: Int, head: Int, queryPosition: Int, probabilities: UnsafeBufferPointer<Float>) {
-        observe(layer: layer, head: head, probs: probabilities)
-    }
-}

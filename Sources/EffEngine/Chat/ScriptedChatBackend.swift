@@ -1,4 +1,5 @@
 import EffCore
+import EffTechniques
 import Foundation
 
 /// A fake `ChatBackend` that answers from a script, for tests of the engine and the UI

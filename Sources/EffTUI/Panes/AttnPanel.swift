@@ -1,4 +1,5 @@
 import EffEngine
+import EffTechniques
 import Foundation
 
 /// The attn panel: a layers x heads heatmap of how densely each head attended during the last

@@ -1,3 +1,4 @@
+import EffCore
 import Foundation
 
 /// Attention density of the last answer, layers x heads, measured from the real attention
@@ -140,5 +141,11 @@ public final class AttentionStatsCollector: @unchecked Sendable {
         let pat = Array(UnsafeBufferPointer(start: pattern, count: slots * patternBins))
         return AttentionSummary(nLayers: nLayers, nHeads: nHeads, steps: maxSteps, keys: maxKeys,
                                 k95: k, sinkMass: s, pattern: pat, patternBins: patternBins)
+    }
+}
+
+extension AttentionStatsCollector: AttentionObserver {
+    public func attention(layer: Int, head: Int, queryPosition: Int, probabilities: UnsafeBufferPointer<Float>) {
+        observe(layer: layer, head: head, probs: probabilities)
     }
 }
