@@ -1,0 +1,36 @@
+// Recorded by EngineLogitsRecordTests (EFFTERM_RECORD_ENGINE_LOGITS) from the engine
+// before the unified forward pass and KV store; f32 KV must reproduce these bits.
+extension EngineLogitsRecordTests {
+    static let recorded: [(String, Row)] = [
+        ("single.prefill", Row(hash: 0xe129110f41e2a535, top: [300, 291, 98, 91, 99], topBits: [0x41df83e7, 0x41de6808, 0x41d98c74, 0x41d87267, 0x41d7d016])),
+        ("single.decode0", Row(hash: 0x3e1208e3db04b2a2, top: [619, 476, 282, 216, 573], topBits: [0x41bc9e87, 0x41b99a62, 0x41b729c7, 0x41b67b80, 0x41b4d81f])),
+        ("single.decode1", Row(hash: 0x399ac3dc65a2e4bd, top: [282, 476, 216, 28, 18], topBits: [0x41c8cbcf, 0x41c890f7, 0x41c845c4, 0x41c7efa6, 0x41c7cea6])),
+        ("single.decode2", Row(hash: 0xc8ad5f506723db6a, top: [349, 280, 4900, 390, 30], topBits: [0x41ecf942, 0x41e8fcde, 0x41e8f144, 0x41e7c98d, 0x41e6028c])),
+        ("single.decode3", Row(hash: 0x483676aa3c3c6567, top: [2016, 290, 318, 92, 93], topBits: [0x42010da8, 0x42004dc1, 0x41fffbe6, 0x41facd09, 0x41f5cba6])),
+        ("single.all0", Row(hash: 0x3ff1f230d0d550ae, top: [92, 476, 198, 94, 106], topBits: [0x41d978da, 0x41d1714d, 0x41d0ca98, 0x41d09626, 0x41d056d9])),
+        ("single.all1", Row(hash: 0x7dd3fea91237f222, top: [288, 277, 282, 476, 216], topBits: [0x41e122f8, 0x41da8c0a, 0x41d9e148, 0x41d80ad4, 0x41d5de24])),
+        ("single.all2", Row(hash: 0x3d685b8f97dafa07, top: [89, 282, 337, 98, 257], topBits: [0x41dd1108, 0x41dc81cd, 0x41dc5e39, 0x41dc0b02, 0x41da4348])),
+        ("single.all3", Row(hash: 0x7860b5d46b1edf70, top: [94, 662, 106, 304, 93], topBits: [0x41e6f14a, 0x41db2ecf, 0x41d85302, 0x41d6f520, 0x41d68754])),
+        ("single.all4", Row(hash: 0x96a43f8fb381016d, top: [89, 254, 106, 271, 476], topBits: [0x41d7b64c, 0x41d6872f, 0x41d39e8b, 0x41cfd246, 0x41cf5e2d])),
+        ("single.all5", Row(hash: 0xc1fb8d1cdef8adb0, top: [260, 216, 253, 476, 360], topBits: [0x41be3976, 0x41b6eb43, 0x41b4272b, 0x41b3ef97, 0x41b3afea])),
+        ("batch.step0.seq0", Row(hash: 0x91009f9f1a980d75, top: [490, 337, 631, 390, 30], topBits: [0x41f53ae4, 0x41ee0ab4, 0x41ec555a, 0x41ec2cf7, 0x41eb0f2f])),
+        ("batch.step0.seq1", Row(hash: 0xb8b2e5e2854dac95, top: [305, 721, 83, 258, 30], topBits: [0x41f40031, 0x41f07633, 0x41f06dca, 0x41f06745, 0x41f05593])),
+        ("batch.step0.seq2", Row(hash: 0x8a6a8e15c94b76eb, top: [257, 30, 86, 93, 288], topBits: [0x41f9e281, 0x41f693f2, 0x41f4ac0d, 0x41f27b0f, 0x41f03e39])),
+        ("batch.step1.seq0", Row(hash: 0x901786a9aad6de5d, top: [92, 98, 100, 305, 198], topBits: [0x42011f55, 0x41ff9236, 0x41fcbab6, 0x41fbfece, 0x41fa5e8a])),
+        ("batch.step1.seq1", Row(hash: 0xc9891d2cac900410, top: [258, 276, 92, 93, 375], topBits: [0x41fa7530, 0x41f9da4f, 0x41f8fcbf, 0x41f73989, 0x41f66aca])),
+        ("batch.step1.seq2", Row(hash: 0x18194c91e91a0ca4, top: [258, 1950, 264, 259, 270], topBits: [0x42078211, 0x4202c02b, 0x42027dde, 0x42021490, 0x42018059])),
+        ("batch.step2.seq0", Row(hash: 0xbd43edb7437af95f, top: [92, 98, 30, 100, 83], topBits: [0x41f9e68f, 0x41f9e388, 0x41f4ea98, 0x41f38513, 0x41f23a78])),
+        ("batch.step2.seq1", Row(hash: 0xff90e212312ea3c, top: [322, 352, 313, 216, 30], topBits: [0x41e9eece, 0x41e9975b, 0x41e7fd34, 0x41e6af73, 0x41e63710])),
+        ("batch.step2.seq2", Row(hash: 0x447bcf92c3bb0464, top: [83, 1881, 30, 105, 28], topBits: [0x4200cbec, 0x41ff710a, 0x41fdd35d, 0x41fcecb8, 0x41fbd999])),
+        ("batch.step3.seq0", Row(hash: 0x2383ad95da5360f4, top: [221, 219, 130, 218, 222], topBits: [0x41d08b0d, 0x41cb243b, 0x41c8f090, 0x41c86737, 0x41c79958])),
+        ("batch.step3.seq1", Row(hash: 0xad69855d0206253d, top: [258, 285, 270, 254, 95], topBits: [0x4201b001, 0x4200abfe, 0x41fed195, 0x41fb3488, 0x41fa8e58])),
+        ("batch.step3.seq2", Row(hash: 0x9b209d9ff345dab1, top: [198, 365, 216, 816, 378], topBits: [0x41c921a6, 0x41c00f58, 0x41b87c72, 0x41b41ac5, 0x41b3eafe])),
+        ("fork.root", Row(hash: 0xbde4475304549ca0, top: [629, 277, 264, 288, 305], topBits: [0x41d2ed72, 0x41d28bb0, 0x41d2161e, 0x41d11b90, 0x41cda383])),
+        ("fork.tail", Row(hash: 0x76df4935653b8401, top: [30, 288, 2775, 361, 95], topBits: [0x41d62d11, 0x41d260cc, 0x41d1ec0e, 0x41d1c045, 0x41d04284])),
+        ("fork.decode0", Row(hash: 0x1a35f21870d8e4c1, top: [198, 1116, 216, 3717, 256], topBits: [0x41c6552e, 0x41b10f2f, 0x41afc39c, 0x41ac5dcf, 0x41a8bd28])),
+        ("fork.decode1", Row(hash: 0x8bbd2622d7af3bb8, top: [33, 34, 75, 198, 35], topBits: [0x41d899db, 0x41d6af83, 0x41d34d5c, 0x41d2c64c, 0x41d21444])),
+        ("copy.tail", Row(hash: 0xebdac570f2d0158a, top: [86, 83, 497, 288, 361], topBits: [0x41b1ed62, 0x41b1961f, 0x41ad9f2f, 0x41ad5323, 0x41ad107e])),
+        ("copy.decode0", Row(hash: 0xf6a6d3948c0c4d4, top: [2344, 319, 106, 255, 86], topBits: [0x41c75b5a, 0x41c5267f, 0x41c4c0c9, 0x41c46566, 0x41c22f53])),
+        ("copy.decode1", Row(hash: 0xdf0d9b996b846f36, top: [85, 515, 354, 92, 259], topBits: [0x41b34faa, 0x41b0f4b9, 0x41ae6f74, 0x41ad8603, 0x41ad27c3])),
+    ]
+}
