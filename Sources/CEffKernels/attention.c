@@ -84,28 +84,86 @@ void eff_swiglu_f32(float *gate, const float *up, int n) {
 
 #define EFF_ATT_BLOCK 128
 #define EFF_ATT_MAXG 8
+#define EFF_ATT_MAXHS 256
 
-void eff_attn_spans(const float *q, int G, int hs, const eff_kv_span *spans, int nspans, size_t stride,
-                    long lo, long hi, float scale, float *m, float *l, float *o) {
+/// One KV head's row `row` of a span, as f32: the stored floats themselves (f32), or the row
+/// converted into `tmp` (f16 through F16C; q8 codes times their group's scale).
+static inline __attribute__((always_inline)) const float *eff_kv_row(const eff_kv_layout *L, const void *base,
+                                                                     const float *scales, long row, float *tmp) {
+    const int hs = L->hs;
+    switch (L->format) {
+    case EFF_KV_F16: {
+        const uint16_t *h = (const uint16_t *)base + (size_t)row * L->stride + L->hoff;
+        int i = 0;
+        for (; i + 8 <= hs; i += 8)
+            _mm256_storeu_ps(tmp + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))));
+        for (; i < hs; i++) tmp[i] = _cvtsh_ss(h[i]);
+        return tmp;
+    }
+    case EFF_KV_Q8: {
+        const int8_t *c = (const int8_t *)base + (size_t)row * L->stride + L->hoff;
+        const float *sc = scales + (size_t)row * L->sstride;
+        const int g = L->group;
+        int i = 0;
+        for (; i + 8 <= hs; i += 8) {
+            const __m256 d = _mm256_set1_ps(sc[(L->hoff + i) / g]);
+            const __m256i w = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(c + i)));
+            _mm256_storeu_ps(tmp + i, _mm256_mul_ps(_mm256_cvtepi32_ps(w), d));
+        }
+        for (; i < hs; i++) tmp[i] = (float)c[i] * sc[(L->hoff + i) / g];
+        return tmp;
+    }
+    default:
+        return (const float *)base + (size_t)row * L->stride + L->hoff;
+    }
+}
+
+/// Fills up to EFF_ATT_BLOCK (span, row, position) entries with the next positions in
+/// [*p, hi) held by `spans`, advancing the cursor (*si, *p). Positions between spans are gaps.
+static inline int eff_next_block(const eff_kv_fspan *spans, int nspans, int *si, long *p, long hi,
+                                 int *bs, long *br, long *bp) {
+    int bn = 0;
+    while (bn < EFF_ATT_BLOCK && *si < nspans) {
+        const long s0 = spans[*si].first, s1 = s0 + spans[*si].count;
+        if (*p < s0) *p = s0;
+        if (*p >= hi) break;
+        if (*p >= s1) { (*si)++; continue; }
+        bs[bn] = *si;
+        br[bn] = *p - s0;
+        bp[bn] = *p;
+        bn++;
+        (*p)++;
+    }
+    return bn;
+}
+
+void eff_attn_kv(const eff_kv_layout *L, const float *q, int G, const eff_kv_fspan *spans, int nspans,
+                 long lo, long hi, float scale, float *m, float *l, float *o) {
+    const int hs = L->hs;
     float s[EFF_ATT_MAXG][EFF_ATT_BLOCK];
     const float *kr[EFF_ATT_BLOCK], *vr[EFF_ATT_BLOCK];
+    float ktmp[EFF_ATT_MAXHS];
+    float vbuf[EFF_ATT_BLOCK * EFF_ATT_MAXHS / 2];  // converted value rows (hs <= 128 for f16/q8)
+    int bs[EFF_ATT_BLOCK];
+    long br[EFF_ATT_BLOCK], bp[EFF_ATT_BLOCK];
+    const int converted = L->format != EFF_KV_F32;
+    if (hs > EFF_ATT_MAXHS || (converted && hs > EFF_ATT_MAXHS / 2)) return;
     int si = 0;
-    for (long p0 = lo; p0 < hi; p0 += EFF_ATT_BLOCK) {
-        const int bn = hi - p0 < EFF_ATT_BLOCK ? (int)(hi - p0) : EFF_ATT_BLOCK;
-        // Rows of the block's positions, wherever they live: blocks follow absolute positions
-        // from `lo`, not span boundaries, so any split of the cache sums in the same order.
+    long cursor = lo;
+    for (;;) {
+        // The next block of present positions, wherever they live: blocks follow positions
+        // from `lo`, not span boundaries, so any split of a contiguous cache sums in the same
+        // order (a forked cache gives the bits of a fresh one); gaps are simply skipped.
+        const int bn = eff_next_block(spans, nspans, &si, &cursor, hi, bs, br, bp);
+        if (bn == 0) break;
+        // Scores of each head for the block; each key row is loaded (and converted) once per group.
         for (int j = 0; j < bn; j++) {
-            const long p = p0 + j;
-            while (si + 1 < nspans && p >= spans[si].first + spans[si].count) si++;
-            const size_t row = (size_t)(p - spans[si].first) * stride;
-            kr[j] = spans[si].keys + row;
-            vr[j] = spans[si].values + row;
-        }
-        // Scores of each head for the block; each key row is loaded once per group.
-        for (int j = 0; j < bn; j++) {
-            const float *k = kr[j];
+            const eff_kv_fspan *sp = &spans[bs[j]];
+            const float *k = eff_kv_row(L, sp->keys, sp->key_scales, br[j], ktmp);
             for (int g = 0; g < G; g++) s[g][j] = eff_dot8_f32(q + (size_t)g * hs, k, hs) * scale;
+            vr[j] = eff_kv_row(L, sp->values, sp->value_scales, br[j], vbuf + (size_t)j * hs);
         }
+        (void)kr;
         // Online softmax: rescale what was accumulated to the new running max.
         for (int g = 0; g < G; g++) {
             float bm = s[g][0];
@@ -150,4 +208,63 @@ void eff_attn_spans(const float *q, int G, int hs, const eff_kv_span *spans, int
             }
         }
     }
+}
+
+void eff_attn_kv_scores(const eff_kv_layout *L, const float *q, const eff_kv_fspan *spans, int nspans,
+                        long lo, long hi, float scale, float *scores) {
+    float ktmp[EFF_ATT_MAXHS];
+    if (L->hs > EFF_ATT_MAXHS) return;
+    for (int si = 0; si < nspans; si++) {
+        const long s0 = spans[si].first, s1 = s0 + spans[si].count;
+        for (long p = s0 > lo ? s0 : lo; p < s1 && p < hi; p++) {
+            const float *k = eff_kv_row(L, spans[si].keys, spans[si].key_scales, p - s0, ktmp);
+            scores[p] = eff_dot8_f32(q, k, L->hs) * scale;
+        }
+    }
+}
+
+void eff_kv_put_f16(const float *x, int n, uint16_t *out) {
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(out + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++) out[i] = _cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT);
+}
+
+void eff_kv_get_f16(const uint16_t *h, int n, float *out) {
+    int i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))));
+    for (; i < n; i++) out[i] = _cvtsh_ss(h[i]);
+}
+
+void eff_kv_put_q8(const float *x, int n, int group, int8_t *codes, float *scales) {
+    for (int g0 = 0, gi = 0; g0 < n; g0 += group, gi++) {
+        const int e = g0 + group < n ? g0 + group : n;
+        float amax = 0;
+        for (int i = g0; i < e; i++) { const float a = fabsf(x[i]); amax = a > amax ? a : amax; }
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        scales[gi] = d;
+        for (int i = g0; i < e; i++) {
+            float r = nearbyintf(x[i] * id);  // ties to even (default rounding mode)
+            r = r > 127.0f ? 127.0f : (r < -127.0f ? -127.0f : r);
+            codes[i] = (int8_t)r;
+        }
+    }
+}
+
+void eff_kv_get_q8(const int8_t *codes, const float *scales, int n, int group, float *out) {
+    for (int i = 0; i < n; i++) out[i] = (float)codes[i] * scales[i / group];
+}
+
+void eff_attn_spans(const float *q, int G, int hs, const eff_kv_span *spans, int nspans, size_t stride,
+                    long lo, long hi, float scale, float *m, float *l, float *o) {
+    eff_kv_fspan fs[16];
+    if (nspans > 16) return;
+    for (int i = 0; i < nspans; i++) {
+        fs[i].first = spans[i].first; fs[i].count = spans[i].count;
+        fs[i].keys = spans[i].keys; fs[i].values = spans[i].values;
+        fs[i].key_scales = 0; fs[i].value_scales = 0;
+    }
+    const eff_kv_layout L = {EFF_KV_F32, 0, hs, 0, stride, 0};
+    eff_attn_kv(&L, q, G, fs, nspans, lo, hi, scale, m, l, o);
 }

@@ -119,6 +119,57 @@ typedef struct {
 void eff_attn_spans(const float *q, int G, int hs, const eff_kv_span *spans, int nspans, size_t stride,
                     long lo, long hi, float scale, float *m, float *l, float *o);
 
+// ---- KV cache formats --------------------------------------------------------------------
+
+/// How a KV store holds its rows (EffCore `KVFormat`): f32; IEEE binary16; int8 codes with one
+/// f32 scale per `group` consecutive elements of a row (x ~= scale * code, |code| <= 127).
+enum { EFF_KV_F32 = 0, EFF_KV_F16 = 1, EFF_KV_Q8 = 2 };
+
+/// Where one KV head's elements sit in a store's rows: `stride` elements per row (kvDim),
+/// the head's elements at [hoff, hoff + hs); q8 rows have `sstride` scales each, element i's
+/// scale at index i / group.
+typedef struct {
+    int format;
+    int group;
+    int hs;
+    int hoff;
+    size_t stride;
+    size_t sstride;
+} eff_kv_layout;
+
+/// Positions first ..< first + count held in rows 0 ..< count of `keys`/`values` (row bases,
+/// not offset to a head: float, uint16 halves or int8 codes by format) with, for q8, their
+/// scale rows `key_scales`/`value_scales`.
+typedef struct {
+    long first;
+    long count;
+    const void *keys;
+    const void *values;
+    const float *key_scales;
+    const float *value_scales;
+} eff_kv_fspan;
+
+/// eff_attn_spans for any format and with gaps: G <= 8 query heads sharing the KV head of
+/// layout L attend to the positions in [lo, hi) that the spans (ascending, disjoint) hold.
+/// f16 rows are converted with F16C and q8 rows dequantized per row as they are read
+/// (each row once per group of heads), never the whole cache. With f32 rows and spans
+/// covering [lo, hi) the result is bit-identical to eff_attn_spans. hs <= 256 (f32) or
+/// <= 128 (f16, q8).
+void eff_attn_kv(const eff_kv_layout *L, const float *q, int G, const eff_kv_fspan *spans, int nspans,
+                 long lo, long hi, float scale, float *m, float *l, float *o);
+
+/// Raw scores of one query head: scores[p] = scale * q . key(p) for the positions p in [lo, hi)
+/// the spans hold (other entries untouched). For attention observers.
+void eff_attn_kv_scores(const eff_kv_layout *L, const float *q, const eff_kv_fspan *spans, int nspans,
+                        long lo, long hi, float scale, float *scores);
+
+/// Row conversions of the KV store: f32 -> f16 (round to nearest even) and back; f32 -> q8
+/// (per group: d = max|x| / 127, code = round-to-even(x / d), d = 0 for an all-zero group) and back.
+void eff_kv_put_f16(const float *x, int n, uint16_t *out);
+void eff_kv_get_f16(const uint16_t *h, int n, float *out);
+void eff_kv_put_q8(const float *x, int n, int group, int8_t *codes, float *scales);
+void eff_kv_get_q8(const int8_t *codes, const float *scales, int n, int group, float *out);
+
 // ---- Worker pool -------------------------------------------------------------------------
 
 /// One chunk of a pool task: `chunk` in [0, nchunks).

@@ -6,11 +6,21 @@ import EffCore
 /// per block `x += Wo · attn(rope(Wq·n), rope(Wk·n), Wv·n)` with `n = rmsnorm(x)`, then
 /// `x += Wdown · (silu(Wgate·n') * (Wup·n'))` with `n' = rmsnorm(x)`; final rmsnorm and
 /// the output head (tied to `token_embd` when the file has no `output.weight`). RoPE is
-/// the NORM mode (adjacent pairs) llama.cpp uses for this architecture. A batch of tokens
-/// goes through every matmul at once (prefill is matrix-matrix); attention is causal.
+/// the NORM mode (adjacent pairs) llama.cpp uses for this architecture.
+///
+/// There is ONE forward pass (`run`), over a batch of (token, position, sequence) rows in the
+/// spirit of llama.cpp's `llama_batch`: a prefill is one sequence with many rows, batched
+/// decoding is many sequences with one row each, and any mix works. Every matmul runs once
+/// over all rows (each weight block read once per call), attention runs per (sequence,
+/// query, KV head) in one pass over the pool (`FastAttention.run`) over each sequence's KV
+/// store in its format and under its attention policy, and every observer is called on
+/// every path.
 public final class LlamaModel: @unchecked Sendable {
     public let config: LlamaConfig
     public let weights: LlamaWeights
+    /// KV format of states made by `makeState` (the `--kv` option); set it before sharing
+    /// the model between threads.
+    public var kvFormat: KVFormat = .f32
 
     public init(weights: LlamaWeights) {
         self.config = weights.config
@@ -23,9 +33,9 @@ public final class LlamaModel: @unchecked Sendable {
         try self.init(weights: LlamaWeights(gguf: gguf, config: config))
     }
 
-    /// A fresh per-sequence state for this model.
-    public func makeState(maxContext: Int? = nil, maxBatch: Int = 32) -> LlamaState {
-        LlamaState(config: config, maxContext: maxContext, maxBatch: maxBatch)
+    /// A fresh per-sequence state for this model (KV format: `kvFormat` unless given).
+    public func makeState(maxContext: Int? = nil, maxBatch: Int = 32, kvFormat: KVFormat? = nil) -> LlamaState {
+        LlamaState(config: config, maxContext: maxContext, maxBatch: maxBatch, kvFormat: kvFormat ?? self.kvFormat)
     }
 
     /// Which logits a forward call produces.
@@ -38,13 +48,28 @@ public final class LlamaModel: @unchecked Sendable {
         case all(UnsafeMutablePointer<Float>)
     }
 
+    /// One sequence's rows in a forward batch: its `tokens` at the state's next positions;
+    /// logits of its last row (or of every row with `allRows`) go to `logits` (nil: none).
+    public struct SequenceInput {
+        public var state: LlamaState
+        public var tokens: UnsafeBufferPointer<Int32>
+        public var logits: UnsafeMutablePointer<Float>?
+        public var allRows: Bool
+
+        public init(state: LlamaState, tokens: UnsafeBufferPointer<Int32>, logits: UnsafeMutablePointer<Float>?,
+                    allRows: Bool = false) {
+            self.state = state
+            self.tokens = tokens
+            self.logits = logits
+            self.allRows = allRows
+        }
+    }
+
     /// Runs `tokens` at the state's next positions, appending their keys and values to its
-    /// cache, in chunks of `state.maxBatch`.
+    /// cache, in chunks of `state.maxBatch` rows.
     public func forward(_ tokens: UnsafeBufferPointer<Int32>, state: LlamaState, logits: LogitsRequest = .last) throws {
         guard let base = tokens.baseAddress, tokens.count > 0 else { throw LlamaModelError.batchEmpty }
-        for t in tokens where t < 0 || Int(t) >= config.vocabSize {
-            throw LlamaModelError.tokenOutOfRange(token: t, vocabSize: config.vocabSize)
-        }
+        try validate(tokens)
         guard state.position + tokens.count <= state.cache.maxLength else {
             throw LlamaModelError.contextFull(position: state.position + tokens.count - 1, capacity: state.cache.maxLength)
         }
@@ -52,15 +77,13 @@ public final class LlamaModel: @unchecked Sendable {
         while done < tokens.count {
             let n = min(state.maxBatch, tokens.count - done)
             let isLastChunk = done + n == tokens.count
-            let out: UnsafeMutablePointer<Float>?
+            var input = SequenceInput(state: state, tokens: UnsafeBufferPointer(start: base + done, count: n), logits: nil)
             switch logits {
-            case .none: out = nil
-            case .last: out = isLastChunk ? state.logits : nil
-            case .all(let buffer): out = buffer + done * config.vocabSize
+            case .none: break
+            case .last: input.logits = isLastChunk ? state.logits : nil
+            case .all(let buffer): input.logits = buffer + done * config.vocabSize; input.allRows = true
             }
-            let allRows: Bool
-            if case .all = logits { allRows = true } else { allRows = false }
-            forwardChunk(base + done, n, state, logitsOut: out, allRows: allRows)
+            withUnsafePointer(to: input) { run(UnsafeBufferPointer(start: $0, count: 1), scratch: state.scratch) }
             done += n
         }
     }
@@ -70,112 +93,243 @@ public final class LlamaModel: @unchecked Sendable {
         try tokens.withUnsafeBufferPointer { try forward($0, state: state, logits: logits) }
     }
 
-    /// One chunk of `n <= maxBatch` validated tokens at positions `pos0 ..< pos0 + n`.
-    private func forwardChunk(_ tokens: UnsafePointer<Int32>, _ n: Int, _ s: LlamaState,
-                              logitsOut: UnsafeMutablePointer<Float>?, allRows: Bool) {
+    /// Runs several sequences' rows in one forward call (batched decoding, or prefills of
+    /// several sequences at once) using `scratch`; the states must be distinct and the rows
+    /// fit `scratch.rows`.
+    public func forward(batch: UnsafeBufferPointer<SequenceInput>, scratch: ForwardScratch) throws {
+        var rows = 0
+        for (i, s) in batch.enumerated() {
+            guard s.tokens.count > 0 else { throw LlamaModelError.batchEmpty }
+            try validate(s.tokens)
+            guard s.state.position + s.tokens.count <= s.state.cache.maxLength else {
+                throw LlamaModelError.contextFull(position: s.state.position + s.tokens.count - 1,
+                                                  capacity: s.state.cache.maxLength)
+            }
+            for j in 0..<i where batch[j].state === s.state { throw BatchDecoderError.duplicateState(index: i) }
+            rows += s.tokens.count
+        }
+        guard rows > 0 else { throw LlamaModelError.batchEmpty }
+        guard rows <= scratch.rows else { throw BatchDecoderError.tooManyStreams(rows, max: scratch.rows) }
+        run(batch, scratch: scratch)
+    }
+
+    private func validate(_ tokens: UnsafeBufferPointer<Int32>) throws {
+        for t in tokens where t < 0 || Int(t) >= config.vocabSize {
+            throw LlamaModelError.tokenOutOfRange(token: t, vocabSize: config.vocabSize)
+        }
+    }
+
+    /// The forward pass over validated rows (at most `scratch.rows`): sequence `i`'s tokens
+    /// are rows `r_i ..< r_i + n_i` at positions `state.position ..< state.position + n_i`.
+    func run(_ seqs: UnsafeBufferPointer<SequenceInput>, scratch s: ForwardScratch) {
         let c = config, w = weights
         let dim = c.dim, hidden = c.hiddenDim, kvDim = c.kvDim, half = c.headSize / 2
-        let cache = s.cache
-        let pos0 = cache.length
 
-        // Embedding: x[t] = token_embd[token_t] (one dequantized row per token).
+        // Embedding rows and each row's RoPE angles at its own position.
+        var nRows = 0
         let embd = w.tokenEmbedding
-        if let k = embd.type.rowKernels {
-            for t in 0..<n { k.dequantizeRow(embd.row(Int(tokens[t])), s.x + t * dim, dim) }
+        for seq in seqs {
+            let pos0 = seq.state.cache.length
+            for t in 0..<seq.tokens.count {
+                if let k = embd.type.rowKernels { k.dequantizeRow(embd.row(Int(seq.tokens[t])), s.x + (nRows + t) * dim, dim) }
+                RoPETable.fill(position: pos0 + t, headSize: c.headSize, base: c.ropeFreqBase,
+                               cos: s.ropeCos + (nRows + t) * half, sin: s.ropeSin + (nRows + t) * half)
+            }
+            nRows += seq.tokens.count
         }
-        s.prepareRope(from: pos0, count: n)
+        let anyResidualObserver = seqs.contains { $0.state.residualObserver != nil }
 
         for l in 0..<c.nLayers {
             let lw = w.layers[l]
-
-            // Attention block: n = rmsnorm(x) * attn_norm.
-            Kernels.rmsNorm(s.x, weight: lw.attnNorm, eps: c.normEps, n: dim, nTokens: n, out: s.xb)
-            // q = Wq n; k, v = Wk n, Wv n written straight into this layer's cache rows,
-            // which are contiguous for consecutive positions ([layer][position][kvDim]).
-            let kSlot = cache.keySlot(layer: l, position: pos0)
-            let vSlot = cache.valueSlot(layer: l, position: pos0)
-            Kernels.matmul(lw.wq, x: s.xb, nTokens: n, y: s.q)
-            Kernels.matmul(lw.wk, x: s.xb, nTokens: n, y: kSlot)
-            Kernels.matmul(lw.wv, x: s.xb, nTokens: n, y: vSlot)
-            // RoPE on every query and key head at its token's position.
-            for t in 0..<n {
-                Kernels.ropeNormal(s.q + t * dim, nHeads: c.nHeads, headSize: c.headSize,
-                                   cos: s.ropeCos + t * half, sin: s.ropeSin + t * half)
-                Kernels.ropeNormal(kSlot + t * kvDim, nHeads: c.nKVHeads, headSize: c.headSize,
-                                   cos: s.ropeCos + t * half, sin: s.ropeSin + t * half)
+            // Attention block: n = rmsnorm(x) * attn_norm; q, k, v = Wq n, Wk n, Wv n (one pass).
+            Kernels.rmsNorm(s.x, weight: lw.attnNorm, eps: c.normEps, n: dim, nTokens: nRows, out: s.xb)
+            Kernels.matmul(x: s.xb, nTokens: nRows, (lw.wq, s.q), (lw.wk, s.k), (lw.wv, s.v))
+            // RoPE on every query and key head at its row's position; the store takes the
+            // new rows (converting them to its format).
+            for r in 0..<nRows {
+                Kernels.ropeNormal(s.q + r * dim, nHeads: c.nHeads, headSize: c.headSize,
+                                   cos: s.ropeCos + r * half, sin: s.ropeSin + r * half)
+                Kernels.ropeNormal(s.k + r * kvDim, nHeads: c.nKVHeads, headSize: c.headSize,
+                                   cos: s.ropeCos + r * half, sin: s.ropeSin + r * half)
+            }
+            var r0 = 0
+            for seq in seqs {
+                let n = seq.tokens.count
+                seq.state.cache.write(layer: l, position: seq.state.cache.length, rows: n,
+                                      k: s.k + r0 * kvDim, v: s.v + r0 * kvDim)
+                r0 += n
             }
             // att = softmax(q k^T / sqrt(headSize)) v, causal, per head (GQA).
-            attention(layer: l, pos0: pos0, n: n, s)
+            attention(layer: l, seqs, s)
             // x += Wo att
-            Kernels.matmul(lw.wo, x: s.att, nTokens: n, y: s.xb2)
-            VectorOps.add(s.xb2, into: s.x, n * dim)
+            Kernels.matmul(lw.wo, x: s.att, nTokens: nRows, y: s.xb2)
+            VectorOps.add(s.xb2, into: s.x, nRows * dim)
 
             // Feed-forward block: n' = rmsnorm(x) * ffn_norm; x += Wdown (silu(Wgate n') * Wup n').
-            Kernels.rmsNorm(s.x, weight: lw.ffnNorm, eps: c.normEps, n: dim, nTokens: n, out: s.xb)
-            Kernels.matmul(lw.wGate, x: s.xb, nTokens: n, y: s.hb)
-            Kernels.matmul(lw.wUp, x: s.xb, nTokens: n, y: s.hb2)
-            Kernels.swiglu(gate: s.hb, up: s.hb2, n: n * hidden)
-            Kernels.matmul(lw.wDown, x: s.hb, nTokens: n, y: s.xb2)
-            VectorOps.add(s.xb2, into: s.x, n * dim)
-            s.residualObserver?.residual(layer: l, position0: pos0,
-                                         rows: UnsafeBufferPointer(start: s.x, count: n * dim), nTokens: n)
-        }
-        cache.commit(upTo: pos0 + n)
-
-        // Final norm and output head, for the rows whose logits were asked for.
-        guard let out = logitsOut else { return }
-        let first = allRows ? 0 : n - 1
-        let rows = n - first
-        Kernels.rmsNorm(s.x + first * dim, weight: w.outputNorm, eps: c.normEps, n: dim, nTokens: rows, out: s.xb)
-        Kernels.matmul(w.output, x: s.xb, nTokens: rows, y: out)
-    }
-
-    /// Causal grouped-query attention for queries at `pos0 ..< pos0 + n` over cache
-    /// positions `0 ... query`. Query head `h` reads KV head `h / groupSize`. Heads run in
-    /// parallel unless an observer is set (then in order, on the calling thread).
-    private func attention(layer l: Int, pos0: Int, n: Int, _ s: LlamaState) {
-        let c = config
-        let dim = c.dim, hs = c.headSize, kvDim = c.kvDim, group = c.groupSize
-        let scale = 1 / Float(hs).squareRoot()
-        let stride = s.cache.maxLength
-        let cache = s.cache
-
-        func head(_ h: Int) {
-            let kvOffset = (h / group) * hs
-            let sc = s.scores + h * stride
-            for t in 0..<n {
-                let end = pos0 + t + 1
-                let q = s.q + t * dim + h * hs
-                cache.forEachSegment(layer: l, end: end) { first, count, keys, _ in
-                    Kernels.attentionScores(q: q, keys: keys + kvOffset, stride: kvDim, n: count,
-                                            headSize: hs, scale: scale, scores: sc + first)
-                }
-                Kernels.softmax(sc, end)
-                if let observer = s.attentionObserver {
-                    observer.attention(layer: l, head: h, queryPosition: end - 1,
-                                       probabilities: UnsafeBufferPointer(start: sc, count: end))
-                }
-                let out = s.att + t * dim + h * hs
-                out.update(repeating: 0, count: hs)
-                cache.forEachSegment(layer: l, end: end) { first, count, _, values in
-                    Kernels.attentionMix(probs: sc + first, values: values + kvOffset, stride: kvDim, n: count,
-                                         headSize: hs, out: out)
+            Kernels.rmsNorm(s.x, weight: lw.ffnNorm, eps: c.normEps, n: dim, nTokens: nRows, out: s.xb)
+            Kernels.matmul(x: s.xb, nTokens: nRows, (lw.wGate, s.hb), (lw.wUp, s.hb2))
+            Kernels.swiglu(gate: s.hb, up: s.hb2, n: nRows * hidden)
+            Kernels.matmul(lw.wDown, x: s.hb, nTokens: nRows, y: s.xb2)
+            VectorOps.add(s.xb2, into: s.x, nRows * dim)
+            if anyResidualObserver {
+                var r0 = 0
+                for seq in seqs {
+                    let n = seq.tokens.count
+                    seq.state.residualObserver?.residual(layer: l, position0: seq.state.cache.length,
+                                                         rows: UnsafeBufferPointer(start: s.x + r0 * dim, count: n * dim),
+                                                         nTokens: n)
+                    r0 += n
                 }
             }
         }
+        for seq in seqs { seq.state.cache.commit(upTo: seq.state.cache.length + seq.tokens.count) }
 
-        if s.attentionObserver == nil, FastAttention.isAvailable(nHeads: c.nHeads, nKVHeads: c.nKVHeads),
-           cache.withSegments(layer: l, end: pos0 + n, { segments in
-               FastAttention.causal(q: s.q, nQueries: n, pos0: pos0, nHeads: c.nHeads, nKVHeads: c.nKVHeads,
-                                    headSize: hs, kvDim: kvDim, segments: segments, out: s.att)
-           }) {
-            return  // online-softmax attention (FastAttention); the loops below are the reference
+        // Final norm and output head for the rows whose logits were asked for, gathered in
+        // order; one matmul when their destinations are consecutive rows (batched decode).
+        var outRows = 0, r0 = 0
+        var consecutive = true
+        var firstDest: UnsafeMutablePointer<Float>?
+        for seq in seqs {
+            let n = seq.tokens.count
+            defer { r0 += n }
+            guard let dest = seq.logits else { continue }
+            let first = seq.allRows ? 0 : n - 1
+            if let f = firstDest { consecutive = consecutive && dest == f + outRows * c.vocabSize } else { firstDest = dest }
+            Kernels.rmsNorm(s.x + (r0 + first) * dim, weight: w.outputNorm, eps: c.normEps, n: dim,
+                            nTokens: n - first, out: s.xb + outRows * dim)
+            outRows += n - first
         }
-        if s.attentionObserver != nil {
-            for h in 0..<c.nHeads { head(h) }
-        } else {
-            KernelParallelism.forEachChunk(c.nHeads, minChunk: 1) { range in
-                for h in range { head(h) }
+        guard let dest0 = firstDest else { return }
+        if consecutive {
+            Kernels.matmul(w.output, x: s.xb, nTokens: outRows, y: dest0)
+            return
+        }
+        var o = 0
+        for seq in seqs {
+            guard let dest = seq.logits else { continue }
+            let rows = seq.allRows ? seq.tokens.count : 1
+            Kernels.matmul(w.output, x: s.xb + o * dim, nTokens: rows, y: dest)
+            o += rows
+        }
+    }
+
+    /// Most links of a fork chain one sequence's attention gathers without allocating.
+    static let maxSegments = 16
+
+    /// Causal grouped-query attention of every sequence's rows over its own store: the fast
+    /// kernels (`FastAttention.run`, every format and policy), else the Swift reference.
+    /// Observers then get the probabilities of every (layer, head, query).
+    private func attention(layer l: Int, _ seqs: UnsafeBufferPointer<SequenceInput>, _ s: ForwardScratch) {
+        let c = config
+        let dim = c.dim
+        var done = false
+        if FastAttention.isAvailable(nHeads: c.nHeads, nKVHeads: c.nKVHeads) {
+            done = withUnsafeTemporaryAllocation(of: KVSegment.self, capacity: seqs.count * Self.maxSegments) { segs in
+                withUnsafeTemporaryAllocation(of: AttentionSequence.self, capacity: seqs.count) { aseqs in
+                    var used = 0, r0 = 0, built = 0
+                    var overflow = false
+                    for seq in seqs {
+                        let first = used, pos0 = seq.state.cache.length, n = seq.tokens.count
+                        seq.state.cache.forEachSegment(layer: l, end: pos0 + n) { seg in
+                            if used - first < Self.maxSegments { segs.initializeElement(at: used, to: seg); used += 1 }
+                            else { overflow = true }
+                        }
+                        if overflow { break }
+                        aseqs.initializeElement(at: built, to: AttentionSequence(
+                            q: s.q + r0 * dim, nQueries: n, pos0: pos0,
+                            segments: UnsafeBufferPointer(rebasing: segs[first..<used]), out: s.att + r0 * dim,
+                            layout: seq.state.cache.layout, policy: seq.state.attentionPolicy))
+                        built += 1
+                        r0 += n
+                    }
+                    if !overflow {
+                        FastAttention.run(UnsafeBufferPointer(rebasing: aseqs[0..<built]), nHeads: c.nHeads,
+                                          nKVHeads: c.nKVHeads, headSize: c.headSize, layer: l)
+                    }
+                    aseqs.baseAddress!.deinitialize(count: built)
+                    return !overflow
+                }
+            }
+        }
+        var r0 = 0
+        for seq in seqs {
+            let n = seq.tokens.count
+            if !done { referenceAttention(layer: l, seq, q: s.q + r0 * dim, out: s.att + r0 * dim, s) }
+            else if seq.state.attentionObserver != nil { observe(layer: l, seq, q: s.q + r0 * dim) }
+            r0 += n
+        }
+    }
+
+    /// Hands the observer of `seq` the probabilities of every head of every query row (the
+    /// fast kernels never materialize them): scores over the store in its format, softmax.
+    private func observe(layer l: Int, _ seq: SequenceInput, q: UnsafeMutablePointer<Float>) {
+        let c = config, st = seq.state
+        guard let observer = st.attentionObserver else { return }
+        let pos0 = st.cache.length, stride = st.cache.maxLength
+        withUnsafeTemporaryAllocation(of: KVSegment.self, capacity: Self.maxSegments) { segs in
+            var n = 0
+            st.cache.forEachSegment(layer: l, end: pos0 + seq.tokens.count) { seg in
+                if n < Self.maxSegments { segs[n] = seg; n += 1 }
+            }
+            for h in 0..<c.nHeads {
+                let sc = st.scores + h * stride
+                for t in 0..<seq.tokens.count {
+                    FastAttention.probabilities(q: q + t * c.dim + h * c.headSize, head: h, nHeads: c.nHeads,
+                                                nKVHeads: c.nKVHeads, headSize: c.headSize, position: pos0 + t,
+                                                segments: UnsafeBufferPointer(rebasing: segs[0..<n]),
+                                                layout: st.cache.layout, policy: st.attentionPolicy, layer: l,
+                                                probabilities: sc)
+                    observer.attention(layer: l, head: h, queryPosition: pos0 + t,
+                                       probabilities: UnsafeBufferPointer(start: sc, count: pos0 + t + 1))
+                }
+            }
+        }
+    }
+
+    /// The reference attention (Swift kernels, one row at a time, any format and policy):
+    /// for each head and query, scores over the positions the policy lets it read (others
+    /// get probability 0), softmax, observer, then the weighted sum of values.
+    private func referenceAttention(layer l: Int, _ seq: SequenceInput, q: UnsafeMutablePointer<Float>,
+                                    out: UnsafeMutablePointer<Float>, _ s: ForwardScratch) {
+        let c = config, st = seq.state, cache = st.cache
+        let hs = c.headSize, kvDim = c.kvDim, group = c.groupSize
+        let scale = 1 / Float(hs).squareRoot()
+        let pos0 = cache.length, stride = cache.maxLength
+        let kRow = s.rowTmp, vRow = s.rowTmp + kvDim
+        withUnsafeTemporaryAllocation(of: Range<Int>.self, capacity: AttentionPolicyLimits.maxRanges) { ranges in
+            for h in 0..<c.nHeads {
+                let kv = h / group, kvOffset = kv * hs
+                let sc = st.scores + h * stride
+                for t in 0..<seq.tokens.count {
+                    let end = pos0 + t + 1
+                    let nr: Int
+                    if let policy = st.attentionPolicy {
+                        nr = min(policy.keyRanges(layer: l, kvHead: kv, queryPosition: end - 1, into: ranges), ranges.count)
+                    } else {
+                        ranges[0] = 0..<end
+                        nr = 1
+                    }
+                    sc.update(repeating: -.infinity, count: end)
+                    for r in 0..<nr {
+                        for p in ranges[r].clamped(to: 0..<end) {
+                            cache.readRow(layer: l, position: p, key: kRow, value: vRow)
+                            Kernels.attentionScores(q: q + t * c.dim + h * hs, keys: kRow + kvOffset, stride: kvDim,
+                                                    n: 1, headSize: hs, scale: scale, scores: sc + p)
+                        }
+                    }
+                    Kernels.softmax(sc, end)
+                    st.attentionObserver?.attention(layer: l, head: h, queryPosition: end - 1,
+                                                    probabilities: UnsafeBufferPointer(start: sc, count: end))
+                    let o = out + t * c.dim + h * hs
+                    o.update(repeating: 0, count: hs)
+                    for r in 0..<nr {
+                        for p in ranges[r].clamped(to: 0..<end) {
+                            cache.readRow(layer: l, position: p, key: kRow, value: vRow)
+                            Kernels.attentionMix(probs: sc + p, values: vRow + kvOffset, stride: kvDim, n: 1,
+                                                 headSize: hs, out: o)
+                        }
+                    }
+                }
             }
         }
     }
