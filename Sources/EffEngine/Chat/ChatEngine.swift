@@ -95,7 +95,7 @@ public actor ChatEngine {
             $0.lastStats = stats
             $0.kvBytesInUse = b.kvBytesInUse
             $0.contextUsed = b.contextUsed
-            if let attention, result.sot?.usedSoT != true { $0.attention = attention; $0.attentionTurn = 0 }
+            if let attention { $0.attention = attention; $0.attentionTurn = 0 }
             $0.turns += 1
         }
         var used = techniques

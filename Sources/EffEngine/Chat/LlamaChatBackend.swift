@@ -12,7 +12,11 @@ import Foundation
 /// decode steps only (not prefill) through the model state's `AttentionObserver`.
 public final class LlamaChatBackend: ChatBackend, @unchecked Sendable {
     public let info: ModelInfo
-    public private(set) var lastAttention: AttentionSummary?
+    /// Attention statistics of the last answer, normal or Skeleton-of-Thought (its skeleton
+    /// and batched point steps feed the same collector).
+    public var lastAttention: AttentionSummary? {
+        attentionSampleEvery > 0 ? collector.summary() : nil
+    }
     let model: LlamaModel
     let tokenizer: Tokenizer
     let template: ChatTemplate
@@ -25,15 +29,18 @@ public final class LlamaChatBackend: ChatBackend, @unchecked Sendable {
     public var attentionSampleEvery: Int
     /// Skeleton-of-Thought over the same weights, built on first use.
     public var sot: ChatSoTSupport? { sotSupport }
-    private lazy var sotSupport = LlamaChatSoT(model: model, tokenizer: tokenizer, template: template,
-                                               stopTokens: stopTokens)
+    private lazy var sotSupport: LlamaChatSoT = {
+        LlamaChatSoT(model: model, tokenizer: tokenizer, template: template, stopTokens: stopTokens,
+                            collector: collector, attentionSampleEvery: attentionSampleEvery)
+    }()
 
     /// Loads `modelURL`; `sha256` is the file's digest when the caller already verified it.
     public init(modelURL: URL, sha256: String? = nil, name: String? = nil, maxContext: Int? = nil,
-                attentionSampleEvery: Int = 8) throws {
+                attentionSampleEvery: Int = 8, kvFormat: KVFormat = .f32) throws {
         self.attentionSampleEvery = max(0, attentionSampleEvery)
         let gguf = try GGUFFile(path: modelURL.path)
         model = try LlamaModel(gguf: gguf)
+        model.kvFormat = kvFormat
         tokenizer = try Tokenizer(gguf: gguf)
         template = ChatTemplate.fromModel(gguf).template
         stopTokens = tokenizer.endOfTurnTokens
@@ -86,8 +93,9 @@ public final class LlamaChatBackend: ChatBackend, @unchecked Sendable {
         var produced = 0
         for id in generator {
             // Observe decode steps only (the first token came from the prompt's prefill), and
-            // only every `attentionSampleEvery`-th: an observed step runs the reference
-            // attention loop (the probabilities must exist), the others the fast kernel.
+            // only every `attentionSampleEvery`-th: an observed step also computes every
+            // head's probabilities (the fast kernel never materializes them); the output is
+            // the same either way.
             produced += 1
             let observe = attentionSampleEvery > 0 && (produced - 1) % attentionSampleEvery == 0
             state.attentionObserver = observe ? collector : nil
@@ -98,7 +106,6 @@ public final class LlamaChatBackend: ChatBackend, @unchecked Sendable {
         if !tail.isEmpty { onText(tail) }
         cached = Array(cached + fresh + generator.generated)
         if cached.count > state.position { cached.removeSubrange(state.position...) }
-        lastAttention = attentionSampleEvery > 0 ? collector.summary() : nil
         if let error = generator.error { throw error }
         let t = generator.timings
         var stats = TurnStats()
@@ -132,7 +139,7 @@ public final class LlamaChatBackend: ChatBackend, @unchecked Sendable {
     public func reset() {
         _ = state.rewind(to: 0)
         cached.removeAll()
-        lastAttention = nil
+        collector.reset()
     }
 
     public var kvBytesInUse: Int { state.cache.ownBytesInUse }

@@ -12,12 +12,19 @@ final class LlamaChatSoT: ChatSoTSupport {
     private let engine: LlamaSoTModel
     private var flag: CancellationFlag?
 
-    init(model: LlamaModel, tokenizer: Tokenizer, template: ChatTemplate, stopTokens: Set<Int32>) {
+    /// Collects the SoT turns' attention for the attn panel (the chat backend's collector).
+    private let collector: AttentionStatsCollector?
+
+    init(model: LlamaModel, tokenizer: Tokenizer, template: ChatTemplate, stopTokens: Set<Int32>,
+         collector: AttentionStatsCollector? = nil, attentionSampleEvery: Int = 8) {
+        self.collector = collector
         self.model = model
         self.tokenizer = tokenizer
         self.template = template
         engine = LlamaSoTModel(model: model, tokenizer: tokenizer, template: template, stopTokens: stopTokens)
         engine.isCancelled = { [weak self] in self?.flag?.isCancelled ?? false }
+        engine.attentionObserver = attentionSampleEvery > 0 ? collector : nil
+        engine.attentionSampleEvery = attentionSampleEvery
     }
 
     var sotModel: SoTLanguageModel { engine }
@@ -44,5 +51,9 @@ final class LlamaChatSoT: ChatSoTSupport {
         (try? engine.promptTokens(SoTRequest(user: question, prefill: "")).count) ?? tokenCount(question)
     }
 
-    func watch(_ flag: CancellationFlag) { self.flag = flag }
+    /// Called at the start of every SoT turn: also starts its attention statistics afresh.
+    func watch(_ flag: CancellationFlag) {
+        self.flag = flag
+        collector?.reset()
+    }
 }

@@ -24,6 +24,11 @@ public final class LlamaSoTModel: SoTLanguageModel {
     private let maxStreams: Int
     /// Reuse the keys and values of earlier prompts' common prefixes (see `PromptCache`).
     public var reusesPromptPrefixes = true
+    /// Receives the attention probabilities of every `attentionSampleEvery`-th decode step
+    /// (the skeleton's and the batched points'; prefills are not observed); nil: none.
+    public var attentionObserver: AttentionObserver?
+    /// Every how many decode steps the observer sees (1 = all).
+    public var attentionSampleEvery = 8
     private var promptCache = PromptCache()
 
     public init(model: LlamaModel, tokenizer: Tokenizer, template: ChatTemplate,
@@ -50,6 +55,7 @@ public final class LlamaSoTModel: SoTLanguageModel {
         let vocab = model.config.vocabSize
         let start = MonotonicClock.seconds()
         let (state, reused) = try prefilledState(prompt, upTo: prompt.count, maxContext: prompt.count + maxTokens + 1)
+        defer { state.attentionObserver = nil }
         let prefilled = MonotonicClock.seconds()
 
         var detokenizer = StreamingDetokenizer(tokenizer: tokenizer)
@@ -65,6 +71,7 @@ public final class LlamaSoTModel: SoTLanguageModel {
                 onText(piece)
             }
             if shouldStop(text) || generated == maxTokens { break }
+            state.attentionObserver = observes(step: generated - 1) ? attentionObserver : nil
             try model.forward([next], state: state, logits: .last)
         }
         let tail = detokenizer.flush()
@@ -146,6 +153,8 @@ public final class LlamaSoTModel: SoTLanguageModel {
                 return counts[i] < maxTokens
             }
             guard !active.isEmpty else { break }
+            let observer = observes(step: steps) ? attentionObserver : nil
+            for i in active { states[i].attentionObserver = observer }
             try decoder.step(tokens: active.map { next[$0] }, states: active.map { states[$0] },
                              logits: logits)
             steps += 1
@@ -165,6 +174,10 @@ public final class LlamaSoTModel: SoTLanguageModel {
         return SoTBatchCompletion(completions: completions, sharedPrefixTokens: max(0, shared),
                                   prefillSeconds: prefilled - start, decodeSeconds: end - prefilled,
                                   steps: steps, lineBreakStops: cut.count, reusedPrefixTokens: reused)
+    }
+
+    private func observes(step: Int) -> Bool {
+        attentionObserver != nil && attentionSampleEvery > 0 && step % attentionSampleEvery == 0
     }
 
     /// When `piece` holds a line break after some text (in `text` or earlier in `piece`),

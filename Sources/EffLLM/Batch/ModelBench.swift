@@ -81,6 +81,63 @@ public struct ModelBench {
         return Rate(seconds: t, tokPerSec: Double(n) / t)
     }
 
+    /// One KV format's row of the interleaved decode table.
+    public struct FormatRow {
+        public let format: KVFormat
+        /// KV bytes one position takes (keys and values, all layers).
+        public let bytesPerToken: Int
+        /// Seconds to convert the f32 store at the deepest depth into this format (one call).
+        public let convertSeconds: Double
+        /// Decode rate per depth, in the order asked.
+        public let decode: [(depth: Int, rate: Rate)]
+    }
+
+    /// Decode of `n` single-token steps at each depth for every KV format, interleaved (one
+    /// timed run of each format in turn per repetition) so their ratios come from the same
+    /// machine conditions. The context is prefilled once in f32 and copied into each format
+    /// (`KVCache.copyPositions` converts); depths past the trained context less `n` are
+    /// clamped to it.
+    public func decodeFormats(_ formats: [KVFormat], depths: [Int], tokens n: Int) throws -> [FormatRow] {
+        let limit = model.config.seqLen - n
+        let depths = depths.map { min($0, limit) }
+        let maxDepth = depths.max() ?? 0
+        let root = model.makeState(maxContext: maxDepth + n, maxBatch: 512, kvFormat: .f32)
+        if maxDepth > 0 { try model.forward(tokens(maxDepth, seed: 2), state: root, logits: .none) }
+        var states: [LlamaState] = []
+        var convert: [Double] = []
+        for f in formats {
+            let t0 = MonotonicClock.seconds()
+            _ = root.cache.converted(to: f)
+            convert.append(MonotonicClock.seconds() - t0)
+            let s = model.makeState(maxContext: maxDepth + n, maxBatch: 1, kvFormat: f)
+            s.cache.copyPositions(from: root.cache, length: maxDepth)
+            states.append(s)
+        }
+        let toks = tokens(n, seed: 3)
+        var rates: [[Int: Rate]] = formats.map { _ in [:] }
+        // Deepest first: a rewind only drops positions, so each shallower depth is still held.
+        for depth in Set(depths).sorted(by: >) {
+            var times: [[Double]] = formats.map { _ in [] }
+            for rep in 0...reps {
+                for (i, state) in states.enumerated() {
+                    state.rewind(to: depth)
+                    let t0 = MonotonicClock.seconds()
+                    for t in toks { try model.forward([t], state: state, logits: .last) }
+                    if rep > 0 { times[i].append(MonotonicClock.seconds() - t0) }
+                }
+            }
+            for (i, f) in formats.enumerated() {
+                let t = median(times[i])
+                log(String(format: "decode %4d tokens at depth %5d: %8.1f tok/s", n, depth, Double(n) / t) + " (kv \(f.name))")
+                rates[i][depth] = Rate(seconds: t, tokPerSec: Double(n) / t)
+            }
+        }
+        return formats.indices.map { i in
+            FormatRow(format: formats[i], bytesPerToken: states[i].cache.bytesPerPosition, convertSeconds: convert[i],
+                      decode: depths.map { (depth: $0, rate: rates[i][$0]!) })
+        }
+    }
+
     /// B streams forked from one shared `prompt`-token prefix, `steps` batched steps each.
     public func batched(streams: [Int], steps: Int, prompt: Int = 64) throws -> [BatchedRow] {
         let maxB = streams.max() ?? 1

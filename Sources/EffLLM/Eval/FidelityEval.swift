@@ -52,7 +52,7 @@ public enum FidelityEval {
                 if LogitMath.argmax(row, vocab) == ref { matches += 1 }
                 sumDiff += abs(LogitMath.logProbability(row, vocab, index: ref) - c.steps[i].logprob)
             }
-            let state = LlamaState(config: model.config, maxContext: needed, maxBatch: 64)
+            let state = model.makeState(maxContext: needed, maxBatch: 64)
             try model.forward(c.prompt_ids, state: state, logits: .last)
             score(state.logits, step: 0)
             var i = 1
@@ -66,7 +66,7 @@ public enum FidelityEval {
             }
             // Free running: single-token decode steps.
             let required = min(freeRunTokens, c.greedy_ids.count)
-            let free = LlamaState(config: model.config, maxContext: c.prompt_ids.count + required + 1, maxBatch: 64)
+            let free = model.makeState(maxContext: c.prompt_ids.count + required + 1, maxBatch: 64)
             try model.forward(c.prompt_ids, state: free, logits: .last)
             var matched = 0
             while matched < required {
@@ -97,7 +97,7 @@ public enum FidelityEval {
         let batch = 64
         let logits = UnsafeMutablePointer<Float>.allocate(capacity: batch * vocab)
         defer { logits.deallocate() }
-        let state = LlamaState(config: model.config, maxContext: nCtx, maxBatch: batch)
+        let state = model.makeState(maxContext: nCtx, maxBatch: batch)
         let first = nCtx / 2
         var nll = 0.0
         var scored = 0

@@ -47,6 +47,9 @@ struct LLMBenchCommand: ParsableCommand {
     @Option(help: "Timed decode tokens per run.")
     var decodeTokens = 128
 
+    @Option(help: "KV cache formats, comma-separated (f32, f16, q8, q8g64). Prefill and batched runs use the first; with more than one, decode runs every format interleaved at each depth and reports bytes per token and the ratio to f32.")
+    var kv = "f32"
+
     @Option(help: "Batched stream counts, comma-separated.")
     var streams = "1,2,4,8"
 
@@ -62,11 +65,29 @@ struct LLMBenchCommand: ParsableCommand {
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
 
+    func validate() throws {
+        let names = kv.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        guard !names.isEmpty else { throw ValidationError("--kv: name at least one format (f32, f16, q8, q8g64).") }
+        for n in names where KVFormat(argument: n) == nil {
+            throw ValidationError("--kv \(n): use f32, f16, q8 or q8g64.")
+        }
+    }
+
+    var formats: [KVFormat] {
+        var out: [KVFormat] = []
+        for n in kv.split(separator: ",") {
+            if let f = KVFormat(argument: n.trimmingCharacters(in: .whitespaces)), !out.contains(f) { out.append(f) }
+        }
+        return out
+    }
+
     func run() throws {
         compute.apply()
         let pool = ComputePool.shared
         let loaded = try LoadedModel.load(explicitPath: model, command: "bench")
         let path = loaded.path, llm = loaded.model
+        let formats = self.formats
+        llm.kvFormat = formats[0]
         let sections = Set((only ?? "prefill,decode,batched").split(separator: ",").map(String.init))
         let reps = quick ? min(self.reps, 2) : max(1, self.reps)
         let prefillSizes = quick ? [128] : Self.ints(prefill)
@@ -81,7 +102,8 @@ struct LLMBenchCommand: ParsableCommand {
                 + 2 * c.dim * 4
         } + llm.weights.output.byteCount + c.dim * 4
         result["model"] = ["path": path, "weight_bytes_per_token": weightBytes,
-                           "kv_bytes_per_token": 2 * c.nLayers * c.kvDim * 4,
+                           "kv_format": formats[0].name,
+                           "kv_bytes_per_token": 2 * c.nLayers * formats[0].rowBytes(width: c.kvDim),
                            "layers": c.nLayers, "dim": c.dim, "vocab": c.vocabSize]
         result["machine"] = Self.machine(threads: pool.threadCount)
         result["reps"] = reps
@@ -91,7 +113,27 @@ struct LLMBenchCommand: ParsableCommand {
                 return ["tokens": n, "tok_s": r.tokPerSec, "seconds": r.seconds] as [String: Any]
             }
         }
-        if sections.contains("decode") {
+        if sections.contains("decode"), formats.count > 1 {
+            let rows = try bench.decodeFormats(formats, depths: depthList, tokens: decodeTokens)
+            let f32 = rows.first { $0.format == .f32 }
+            result["decode"] = rows[0].decode.map {
+                ["depth": $0.depth, "tokens": decodeTokens, "tok_s": $0.rate.tokPerSec, "seconds": $0.rate.seconds] as [String: Any]
+            }
+            result["kv"] = rows.map { row in
+                [
+                    "format": row.format.name,
+                    "bytes_per_token": row.bytesPerToken,
+                    "bytes_vs_f32": Double(row.bytesPerToken) / Double(2 * c.nLayers * c.kvDim * 4),
+                    "convert_from_f32_ms": row.convertSeconds * 1000,
+                    "convert_positions": row.decode.map { $0.depth }.max() ?? 0,
+                    "decode": row.decode.enumerated().map { i, d in
+                        var e: [String: Any] = ["depth": d.depth, "tok_s": d.rate.tokPerSec]
+                        if let f32 { e["ratio_vs_f32"] = d.rate.tokPerSec / f32.decode[i].rate.tokPerSec }
+                        return e
+                    },
+                ] as [String: Any]
+            }
+        } else if sections.contains("decode") {
             result["decode"] = try depthList.map { d in
                 let r = try bench.decode(depth: d, tokens: decodeTokens)
                 return ["depth": d, "tokens": decodeTokens, "tok_s": r.tokPerSec, "seconds": r.seconds] as [String: Any]

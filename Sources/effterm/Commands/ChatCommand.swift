@@ -70,6 +70,7 @@ struct ChatCommand: AsyncParsableCommand {
     }
 
     @OptionGroup var compute: ComputeOptions
+    @OptionGroup var kv: KVOption
 
     func run() async throws {
         compute.apply()
@@ -134,7 +135,7 @@ struct ChatCommand: AsyncParsableCommand {
         let known = ModelSpec.known.first { store.path(of: $0).standardizedFileURL == url.standardizedFileURL }
         do {
             return try LlamaChatBackend(modelURL: url, sha256: known?.sha256, name: known?.name,
-                                        attentionSampleEvery: max(0, attentionEvery))
+                                        attentionSampleEvery: max(0, attentionEvery), kvFormat: kv.format)
         } catch {
             throw ValidationErrorParagraph("effterm chat: cannot load the model \(url.path): \(error)")
         }

@@ -26,3 +26,18 @@ struct ComputeOptions: ParsableArguments {
         if let limit = isa.flatMap(FastKernels.ISALimit.init(rawValue:)) { FastKernels.limit(to: limit) }
     }
 }
+
+/// `--kv f32|f16|q8|q8g64` for every command that runs the language model: the format the
+/// KV store keeps keys and values in (`KVFormat`; f32 is the reference).
+struct KVOption: ParsableArguments {
+    @Option(name: .customLong("kv"), help: "KV cache format: f32 (default, reference), f16, q8 (int8, group 32) or q8g64.")
+    var name: String?
+
+    func validate() throws {
+        if let name, KVFormat(argument: name) == nil {
+            throw ValidationError("--kv \(name): use f32, f16, q8 or q8g64.")
+        }
+    }
+
+    var format: KVFormat { name.flatMap(KVFormat.init(argument:)) ?? .f32 }
+}

@@ -44,6 +44,7 @@ struct EvalFixturesCommand: ParsableCommand {
     var model: String?
 
     @OptionGroup var compute: ComputeOptions
+    @OptionGroup var kv: KVOption
 
     func run() throws {
         compute.apply()
@@ -51,7 +52,7 @@ struct EvalFixturesCommand: ParsableCommand {
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue else {
             throw ValidationErrorParagraph("effterm eval fixtures: \(directory) is not a directory of fixture files")
         }
-        let loaded = try LoadedModel.load(explicitPath: model, command: "eval fixtures")
+        let loaded = try LoadedModel.load(explicitPath: model, command: "eval fixtures", kv: kv.format)
         let report: FixtureSuite.Report
         do {
             report = try FixtureSuite.run(directory: URL(fileURLWithPath: directory), model: loaded.model,

@@ -76,10 +76,11 @@ struct RunCommand: ParsableCommand {
     static func decimal(_ v: Float) -> Double { Double("\(v)") ?? Double(v) }
 
     @OptionGroup var compute: ComputeOptions
+    @OptionGroup var kv: KVOption
 
     func run() throws {
         compute.apply()
-        let loaded = try LoadedModel.load(explicitPath: model, command: "run")
+        let loaded = try LoadedModel.load(explicitPath: model, command: "run", kv: kv.format)
         let tokenizer = loaded.tokenizer
         let promptText: String
         if raw {
@@ -157,7 +158,8 @@ struct LoadedModel {
     /// Tokens that end an answer (`Tokenizer.endOfTurnTokens`).
     let stopTokens: Set<Int32>
 
-    static func load(explicitPath: String?, command: String) throws -> LoadedModel {
+    /// Loads the model; states it makes keep keys and values in `kv`.
+    static func load(explicitPath: String?, command: String, kv: KVFormat = .f32) throws -> LoadedModel {
         let progress = ProgressLine()
         let url: URL
         do {
@@ -169,6 +171,7 @@ struct LoadedModel {
         do {
             let gguf = try GGUFFile(path: url.path)
             let model = try LlamaModel(gguf: gguf)
+            model.kvFormat = kv
             let tokenizer = try Tokenizer(gguf: gguf)
             let template = ChatTemplate.fromModel(gguf).template
             return LoadedModel(path: url.path, gguf: gguf, model: model, tokenizer: tokenizer, template: template,

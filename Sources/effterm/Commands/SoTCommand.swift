@@ -49,11 +49,12 @@ struct SoTCommand: ParsableCommand {
     var model: String?
 
     @OptionGroup var compute: ComputeOptions
+    @OptionGroup var kv: KVOption
 
     func run() throws {
         guard let prompt else { throw ValidationError("Missing expected argument '--prompt <prompt>'") }
         compute.apply()
-        let loaded = try LoadedModel.load(explicitPath: model, command: "sot")
+        let loaded = try LoadedModel.load(explicitPath: model, command: "sot", kv: kv.format)
         InterruptFlag.install()
         let sot = LlamaSoTModel(model: loaded.model, tokenizer: loaded.tokenizer,
                                 template: loaded.template, stopTokens: loaded.stopTokens)
@@ -212,6 +213,7 @@ struct SoTBenchCommand: ParsableCommand {
     var model: String?
 
     @OptionGroup var compute: ComputeOptions
+    @OptionGroup var kv: KVOption
 
     func run() throws {
         compute.apply()
@@ -228,7 +230,7 @@ struct SoTBenchCommand: ParsableCommand {
             throw ValidationError("--router \(router): expected hidden, prompt or none")
         }
         guard !(routerOnly && routerChoice == nil) else { throw ValidationError("--router-only needs a router") }
-        let loaded = try LoadedModel.load(explicitPath: model, command: "bench sot")
+        let loaded = try LoadedModel.load(explicitPath: model, command: "bench sot", kv: kv.format)
         let log: (String) -> Void = { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
         var routing: SoTRouterEvaluation?
         if let routerChoice {

@@ -51,6 +51,7 @@ struct SoTTrainRouterCommand: ParsableCommand {
     var model: String?
 
     @OptionGroup var compute: ComputeOptions
+    @OptionGroup var kv: KVOption
 
     func run() throws {
         compute.apply()
@@ -65,7 +66,7 @@ struct SoTTrainRouterCommand: ParsableCommand {
         guard qs.count >= 10, Set(qs.map(\.isSuitable)).count == 2 else {
             throw ValidationErrorParagraph("effterm sot train-router: split \(split) of \(questions) has \(qs.count) questions; need >= 10 with both labels")
         }
-        let loaded = try LoadedModel.load(explicitPath: model, command: "sot train-router")
+        let loaded = try LoadedModel.load(explicitPath: model, command: "sot train-router", kv: kv.format)
         let extractor = HiddenStateFeatures(model: loaded.model, tokenizer: loaded.tokenizer, template: loaded.template)
         let nLayers = loaded.model.config.nLayers
 
