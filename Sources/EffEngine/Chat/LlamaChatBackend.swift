@@ -144,12 +144,16 @@ public final class LlamaChatBackend: ChatBackend, @unchecked Sendable {
 
     public var kvBytesInUse: Int { state.cache.ownBytesInUse }
     public var contextUsed: Int { state.position }
-    public var kvFormat: KVFormat { .f32 }
+    public var kvFormat: KVFormat { state.kvFormat }
 
+    /// Re-encodes the cached conversation in `format` in one call (no re-prefill); later
+    /// states (SoT prompts, a new session) take the model's format, which follows.
     public func setKVFormat(_ format: KVFormat) throws -> KVFormatChange {
-        guard format == .f32 else { throw ChatBackendError.kvFormatUnavailable(format) }
-        return KVFormatChange(from: .f32, to: .f32, positions: state.position, seconds: 0,
-                              bytesBefore: kvBytesInUse, bytesAfter: kvBytesInUse, reprefilled: false)
+        let from = state.kvFormat, before = kvBytesInUse
+        let seconds = state.convertKV(to: format)
+        model.kvFormat = format
+        return KVFormatChange(from: from, to: format, positions: state.position, seconds: seconds,
+                              bytesBefore: before, bytesAfter: kvBytesInUse, reprefilled: false)
     }
 }
 
@@ -157,14 +161,12 @@ public final class LlamaChatBackend: ChatBackend, @unchecked Sendable {
 public enum ChatBackendError: Error, CustomStringConvertible {
     case contextFull(tokens: Int, context: Int)
     case rewindFailed(position: Int)
-    case kvFormatUnavailable(KVFormat)
 
     public var description: String {
         switch self {
         case .contextFull(let n, let c):
             return "the conversation has \(n) tokens but the context holds \(c); start a new session (Ctrl-N)"
         case .rewindFailed(let p): return "the KV cache cannot rewind to position \(p)"
-        case .kvFormatUnavailable(let f): return "this engine's KV cache cannot store \(f) yet"
         }
     }
 }

@@ -88,7 +88,7 @@ public final class LlamaSoTModel: SoTLanguageModel {
     /// prefilled. Returns the state and the tokens reused.
     private func prefilledState(_ prompt: [Int32], upTo length: Int, maxContext: Int) throws -> (LlamaState, Int) {
         let tokens = Array(prompt[..<length])
-        let match = reusesPromptPrefixes ? promptCache.longestMatch(tokens) : nil
+        let match = reusesPromptPrefixes ? promptCache.longestMatch(tokens, format: model.kvFormat) : nil
         if let (root, shared) = match, shared * 2 >= length {
             let state = root.fork(at: shared, maxContext: maxContext, maxBatch: min(256, max(1, length - shared)))
             try model.forward(Array(tokens[shared...]), state: state, logits: .last)
@@ -211,8 +211,11 @@ struct PromptCache {
     let minimumReuse = 8
 
     /// The root sharing the longest prefix with `tokens` and that length, leaving at least
-    /// one token of `tokens` to prefill (its logits are needed).
-    mutating func longestMatch(_ tokens: [Int32]) -> (LlamaState, Int)? {
+    /// one token of `tokens` to prefill (its logits are needed). Roots stored in another KV
+    /// format than `format` are dropped (a fork takes its prefix's format, and the chat's
+    /// format may have changed since the root was made).
+    mutating func longestMatch(_ tokens: [Int32], format: KVFormat) -> (LlamaState, Int)? {
+        roots.removeAll { $0.state.kvFormat != format }
         var best: (index: Int, length: Int)?
         for (i, root) in roots.enumerated() {
             let n = max(0, min(root.tokens.commonPrefixLength(with: tokens), tokens.count - 1))
