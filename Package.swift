@@ -65,6 +65,19 @@ let package = Package(
         .testTarget(name: "EffTUITests", dependencies: ["EffTUI", "EffTechniques", "EffTestSupport"]),
         // Drives the real release binary (headless commands and tmux sessions).
         .testTarget(name: "EffTermTests", dependencies: ["EffTestSupport"]),
+        // Fuzz harnesses for every file parser (issue 14): libFuzzer runs them via Tools/fuzz,
+        // the tests replay their seed corpora and regression inputs.
+        .target(name: "EffFuzz", dependencies: ["EffCore", "EffLLM", "EffEngine", "EffTUI"],
+                path: "Fuzz/Harnesses"),
+        .testTarget(name: "EffFuzzTests", dependencies: ["EffFuzz", "EffTestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )
+
+// The libFuzzer driver exists only in Tools/fuzz's build (EFFTERM_FUZZ=1, built with
+// `--sanitize fuzzer`): it has no main of its own, libFuzzer supplies it.
+if Context.environment["EFFTERM_FUZZ"] == "1" {
+    package.targets.append(.executableTarget(
+        name: "effterm-fuzz", dependencies: ["EffFuzz"], path: "Fuzz/Driver",
+        swiftSettings: [.unsafeFlags(["-parse-as-library"])]))
+}

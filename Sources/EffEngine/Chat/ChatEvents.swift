@@ -42,6 +42,8 @@ public struct ChatSnapshot: Sendable, Equatable {
     public var turns = 0
     /// Set when the loaded transcript came from a different model.
     public var warning: String?
+    /// Why the transcript is not on disk (the last autosave failed; it is being retried).
+    public var saveError: String?
     /// The chat's Skeleton-of-Thought mode (F7 cycles it).
     public var sotMode: SoTMode = .off
     /// The running or last SoT turn, for the status line (nil after a normal turn in `off`).

@@ -52,9 +52,28 @@ public struct Transcript: Hashable, Sendable {
     public var turns: [TranscriptTurn]
     /// A/B comparisons with their verdicts (each after the turn it compared).
     public var compares: [CompareRecord]
+    /// Set when the file's last line was cut off (a crash or a copy that stopped mid-write):
+    /// that line was skipped, everything before it was read. Never written back.
+    public var cutLine: CutLine?
 
     public init(header: TranscriptHeader, turns: [TranscriptTurn] = [], compares: [CompareRecord] = []) {
         self.header = header; self.turns = turns; self.compares = compares
+    }
+
+    /// The unreadable, unterminated last line of a transcript file.
+    public struct CutLine: Hashable, Sendable {
+        /// 1-based line number.
+        public var line: Int
+        /// Bytes of that line present in the file.
+        public var bytes: Int
+        /// Why it could not be read ("not JSON (...)", "not UTF-8").
+        public var reason: String
+
+        /// One sentence for the person resuming.
+        public var note: String {
+            "line \(line) (\(bytes) bytes) ends without a newline and cannot be read (\(reason)): "
+                + "it was cut off mid-write and was skipped; every line before it was loaded"
+        }
     }
 
     /// The conversation as the model sees it (system message first when present).
@@ -83,42 +102,81 @@ public struct Transcript: Hashable, Sendable {
     }
 
     /// Parses JSON Lines; errors name the file and line at fault.
+    ///
+    /// A file that ends mid-line (no final newline) and whose last line does not parse was
+    /// cut off while being written: that line is skipped and described in `cutLine`, so
+    /// every complete line before it still loads. A damaged line anywhere else, or a cut
+    /// inside the header line, is an error.
     public static func parse(_ data: Data, file: String) throws -> Transcript {
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw TranscriptError.notUTF8(file: file)
+        let bytes = [UInt8](data)
+        // Line ranges by byte, so a cut inside a multi-byte character only affects its line.
+        var ranges: [Range<Int>] = []
+        var start = 0
+        for (i, b) in bytes.enumerated() where b == 0x0A {
+            ranges.append(start..<i); start = i + 1
         }
+        let unterminated = start < bytes.count
+        if unterminated { ranges.append(start..<bytes.count) }
+
         let dec = JSONDecoder()
         var header: TranscriptHeader?
         var turns: [TranscriptTurn] = []
         var compares: [CompareRecord] = []
-        for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let trimmed = line.trimmingCharacters(in: .whitespaces)
-            if trimmed.isEmpty { continue }
-            let lineData = Data(trimmed.utf8)
+        var cut: CutLine?
+        for (i, range) in ranges.enumerated() {
+            let isCutCandidate = unterminated && i == ranges.count - 1
             do {
-                if header == nil {
-                    header = try dec.decode(TranscriptHeader.self, from: lineData)
-                    guard header?.type == "header" else {
-                        throw TranscriptError.malformed(file: file, line: i + 1, reason: "first object must have type \"header\"")
+                guard let text = String(validating: bytes[range], as: UTF8.self) else {
+                    throw TranscriptError.notUTF8(file: "\(file):\(i + 1)")
+                }
+                let trimmed = text.trimmingCharacters(in: .whitespaces)
+                if trimmed.isEmpty { continue }
+                let lineData = Data(trimmed.utf8)
+                do {
+                    if header == nil {
+                        header = try dec.decode(TranscriptHeader.self, from: lineData)
+                        guard header?.type == "header" else {
+                            throw TranscriptError.malformed(file: file, line: i + 1, reason: "first object must have type \"header\"")
+                        }
+                    } else {
+                        struct Kind: Decodable { var type: String }
+                        let kind = try dec.decode(Kind.self, from: lineData).type
+                        switch kind {
+                        case "turn": turns.append(try dec.decode(TranscriptTurn.self, from: lineData))
+                        case "compare": compares.append(try dec.decode(CompareRecord.self, from: lineData))
+                        default:
+                            throw TranscriptError.malformed(file: file, line: i + 1, reason: "expected type \"turn\" or \"compare\", found \"\(kind)\"")
+                        }
                     }
-                } else {
-                    struct Kind: Decodable { var type: String }
-                    let kind = try dec.decode(Kind.self, from: lineData).type
-                    switch kind {
-                    case "turn": turns.append(try dec.decode(TranscriptTurn.self, from: lineData))
-                    case "compare": compares.append(try dec.decode(CompareRecord.self, from: lineData))
-                    default:
-                        throw TranscriptError.malformed(file: file, line: i + 1, reason: "expected type \"turn\" or \"compare\", found \"\(kind)\"")
-                    }
+                } catch let e as TranscriptError {
+                    throw e
+                } catch {
+                    throw TranscriptError.malformed(file: file, line: i + 1, reason: Transcript.describe(error))
                 }
             } catch let e as TranscriptError {
-                throw e
-            } catch {
-                throw TranscriptError.malformed(file: file, line: i + 1, reason: Transcript.describe(error))
+                // Only a line that is not complete JSON can be a cut one: a proper prefix of a
+                // JSON object never parses, while a whole object of the wrong shape is damage.
+                guard isCutCandidate, !Self.isCompleteJSON(bytes[range]) else { throw e }
+                guard header != nil else {
+                    throw TranscriptError.cutHeader(file: file, bytes: range.count)
+                }
+                let reason: String
+                switch e {
+                case .notUTF8: reason = "not UTF-8"
+                case .malformed(_, _, let r): reason = r
+                default: reason = e.description
+                }
+                cut = CutLine(line: i + 1, bytes: range.count, reason: reason)
             }
         }
         guard let header else { throw TranscriptError.empty(file: file) }
-        return Transcript(header: header, turns: turns, compares: compares)
+        var t = Transcript(header: header, turns: turns, compares: compares)
+        t.cutLine = cut
+        return t
+    }
+
+    static func isCompleteJSON(_ line: ArraySlice<UInt8>) -> Bool {
+        (try? JSONSerialization.jsonObject(with: Data(line), options: [.fragmentsAllowed])) != nil
     }
 
     /// A Markdown rendering for reading (not for resuming).
@@ -191,6 +249,8 @@ public enum TranscriptError: Error, CustomStringConvertible, Equatable {
     case malformed(file: String, line: Int, reason: String)
     case notFound(String)
     case writeFailed(file: String, reason: String)
+    /// The file ends inside its first (header) line: nothing to resume.
+    case cutHeader(file: String, bytes: Int)
 
     public var description: String {
         switch self {
@@ -199,6 +259,8 @@ public enum TranscriptError: Error, CustomStringConvertible, Equatable {
         case .malformed(let f, let l, let r): return "\(f):\(l): \(r)"
         case .notFound(let what): return "no session transcript found: \(what)"
         case .writeFailed(let f, let r): return "could not save \(f): \(r)"
+        case .cutHeader(let f, let n):
+            return "\(f): the file ends inside its header line (\(n) bytes, no newline): it was cut off before its first line was complete, so there is no conversation to resume"
         }
     }
 }

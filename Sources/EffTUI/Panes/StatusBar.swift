@@ -51,6 +51,9 @@ public enum StatusBar {
         x = grid.put(" │ ", x: x, y: y2, style: label)
         if let notice {
             grid.put(notice.text, x: x, y: y2, style: Style(fg: notice.isWarning ? t[.statusWarnFg] : t[.statusOkFg], bg: bg, attrs: .bold))
+        } else if let e = s.saveError {
+            // A failed autosave stays on screen until a retry succeeds (issue 14).
+            grid.put("not saved, retrying: " + e, x: x, y: y2, style: Style(fg: t[.statusWarnFg], bg: bg, attrs: .bold))
         } else if let w = s.warning {
             grid.put(w, x: x, y: y2, style: Style(fg: t[.statusWarnFg], bg: bg))
         } else {

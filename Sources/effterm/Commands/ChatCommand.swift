@@ -85,10 +85,15 @@ struct ChatCommand: AsyncParsableCommand {
         let engine = ChatEngine(backend: backend, settings: settings, system: system, store: store)
         if let mode = SoTMode(rawValue: sot), mode != .off { await engine.setSoTMode(mode) }
         var notices: [String] = []
+        // A failed autosave shows in the status bar until a retry succeeds.
+        let snapshots = engine.snapshots
+        await store.onSaveStatus { error in snapshots.update { $0.saveError = error } }
         if let resume {
             let url = try SessionStore.resolve(resume, in: dir)
-            let transcript = try SessionStore.load(url)
+            let (transcript, note) = try SessionStore.loadForResume(url)
             await engine.resume(transcript, file: url)
+            // After the resume's own events, so the conversation view keeps it.
+            if let note { engine.events.push(.notice(note, isWarning: true)) }
         } else {
             await engine.beginSession()
         }
@@ -107,6 +112,7 @@ struct ChatCommand: AsyncParsableCommand {
         let options = UIOptions(mouse: !noMouse, depth: depth, stats: stats)
         let exit = await ChatUI.run(engine: engine, theme: loaded.0, themeNames: catalog.names(), catalog: catalog,
                                     keymap: keymap, notices: notices, options: options)
+        if let unsaved = await store.saveBeforeExit() { FileHandle.standardError.write(Data(unsaved.utf8)) }
         if stats { FileHandle.standardError.write(Data(exit.statsSummary.utf8)) }
         if exit.signal != 0 { Foundation.exit(128 + exit.signal) }
     }
