@@ -20,7 +20,7 @@ static inline __attribute__((always_inline)) __m256i FN(dot8)(const int KIND, co
     return s;
 #else
     const __m256i ones = _mm256_set1_epi16(1);
-    if (KIND != 2) {
+    if (KIND != EFF_X8_Q8_0) {
         // Nibble x int8 pairs are at most 2 * 15 * 127 = 3810, so eight of them add up
         // exactly in int16 (30480 < 32767) before one widening madd.
         __m256i s16 = _mm256_maddubs_epi16(w[0], _mm256_set1_epi32(xq[0]));
@@ -47,7 +47,7 @@ static inline __attribute__((always_inline)) void FN(tile8)(
     const int KIND, const uint8_t *pk, int nBlocks, const eff_q8a_block *x, const uint8_t *xu,
     const int NT, float *y, int ldy, int laneLo, int laneHi, size_t pfAhead, const uint8_t *pfEnd)
 {
-    const int biased = USE_VNNI && KIND == 2;
+    const int biased = USE_VNNI && KIND == EFF_X8_Q8_0;
     __m256 acc[8];
     for (int k = 0; k < NT; k++) acc[k] = _mm256_setzero_ps();
     for (int b = 0; b < nBlocks; b++) {
@@ -59,10 +59,10 @@ static inline __attribute__((always_inline)) void FN(tile8)(
         const uint8_t *qs = blk + EFF_X8_QS(KIND);
         const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk));
         __m256 m = _mm256_setzero_ps();
-        if (KIND == 0) m = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 16)));
-        if (KIND == 1) m = _mm256_mul_ps(d, _mm256_set1_ps(-8.0f));
+        if (KIND == EFF_X8_Q4_1) m = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 16)));
+        if (KIND == EFF_X8_Q4_0) m = _mm256_mul_ps(d, _mm256_set1_ps(-8.0f));
         __m256i w[8];
-        if (KIND != 2) {
+        if (KIND != EFF_X8_Q8_0) {
             const __m256i lo = _mm256_set1_epi8(0x0F);
             for (int c = 0; c < 4; c++) {
                 const __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
@@ -89,7 +89,7 @@ static inline __attribute__((always_inline)) void FN(tile8)(
                 s = FN(dot8)(KIND, w, qs, (const int32_t *)xb->qs);
             }
             acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(d, _mm256_set1_ps(xb->d)), acc[k]);
-            if (KIND != 2) acc[k] = _mm256_fmadd_ps(m, _mm256_set1_ps(xb->s), acc[k]);
+            if (KIND != EFF_X8_Q8_0) acc[k] = _mm256_fmadd_ps(m, _mm256_set1_ps(xb->s), acc[k]);
         }
     }
     for (int k = 0; k < NT; k++) {
@@ -132,7 +132,7 @@ static inline __attribute__((always_inline)) void FN(group_tokens)(
 static inline __attribute__((always_inline)) uint8_t *FN(scratch_xu)(const int KIND, size_t extra,
                                                                       const eff_q8a_block *x, size_t nxBlocks,
                                                                       uint8_t **xu) {
-    return eff_scratch_xu(extra, x, nxBlocks, USE_VNNI && KIND == 2, xu);
+    return eff_scratch_xu(extra, x, nxBlocks, USE_VNNI && KIND == EFF_X8_Q8_0, xu);
 }
 
 /// Rows [rowBegin, rowEnd) of a matrix already in the x8 layout (`packed`: group g of rows
@@ -187,28 +187,28 @@ static inline __attribute__((always_inline)) void FN(matmul_q)(const int KIND, c
 
 static void FN(matmul_q4_1)(const uint8_t *w, size_t rowBytes, int rowBegin, int rowEnd,
                             int nBlocks, const eff_q8a_block *x, int nTokens, float *y, int ldy) {
-    FN(matmul_q)(0, w, rowBytes, rowBegin, rowEnd, nBlocks, x, nTokens, y, ldy);
+    FN(matmul_q)(EFF_X8_Q4_1, w, rowBytes, rowBegin, rowEnd, nBlocks, x, nTokens, y, ldy);
 }
 static void FN(matmul_q4_0)(const uint8_t *w, size_t rowBytes, int rowBegin, int rowEnd,
                             int nBlocks, const eff_q8a_block *x, int nTokens, float *y, int ldy) {
-    FN(matmul_q)(1, w, rowBytes, rowBegin, rowEnd, nBlocks, x, nTokens, y, ldy);
+    FN(matmul_q)(EFF_X8_Q4_0, w, rowBytes, rowBegin, rowEnd, nBlocks, x, nTokens, y, ldy);
 }
 static void FN(matmul_q8_0)(const uint8_t *w, size_t rowBytes, int rowBegin, int rowEnd,
                             int nBlocks, const eff_q8a_block *x, int nTokens, float *y, int ldy) {
-    FN(matmul_q)(2, w, rowBytes, rowBegin, rowEnd, nBlocks, x, nTokens, y, ldy);
+    FN(matmul_q)(EFF_X8_Q8_0, w, rowBytes, rowBegin, rowEnd, nBlocks, x, nTokens, y, ldy);
 }
 
 static void FN(matmul_x8_q4_1)(const uint8_t *p, int rowBegin, int rowEnd, int nBlocks,
                                const eff_q8a_block *x, int nTokens, float *y, int ldy) {
-    FN(matmul_x8)(0, p, rowBegin, rowEnd, nBlocks, x, nTokens, y, ldy);
+    FN(matmul_x8)(EFF_X8_Q4_1, p, rowBegin, rowEnd, nBlocks, x, nTokens, y, ldy);
 }
 static void FN(matmul_x8_q4_0)(const uint8_t *p, int rowBegin, int rowEnd, int nBlocks,
                                const eff_q8a_block *x, int nTokens, float *y, int ldy) {
-    FN(matmul_x8)(1, p, rowBegin, rowEnd, nBlocks, x, nTokens, y, ldy);
+    FN(matmul_x8)(EFF_X8_Q4_0, p, rowBegin, rowEnd, nBlocks, x, nTokens, y, ldy);
 }
 static void FN(matmul_x8_q8_0)(const uint8_t *p, int rowBegin, int rowEnd, int nBlocks,
                                const eff_q8a_block *x, int nTokens, float *y, int ldy) {
-    FN(matmul_x8)(2, p, rowBegin, rowEnd, nBlocks, x, nTokens, y, ldy);
+    FN(matmul_x8)(EFF_X8_Q8_0, p, rowBegin, rowEnd, nBlocks, x, nTokens, y, ldy);
 }
 
 #undef FN

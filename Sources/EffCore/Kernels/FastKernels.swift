@@ -46,8 +46,8 @@ public enum FastKernels {
                                           packedWeights: Bool) {
         let rows = w.rows, cols = w.cols, rowBytes = w.rowBytes
         let ldy = Int32(rows)
-        switch w.type {
-        case .q4_1, .q4_0, .q8_0:
+        switch w.format.fast {
+        case .int8Tiles:
             let nBlocks = cols / 32
             let pw = packedWeights ? w.packed?.pointer(for: w, pool: pool) : nil
             let xq = quantizeActivations(x, cols: cols, nTokens: nTokens, pool: pool)
@@ -66,7 +66,7 @@ public enum FastKernels {
                 eff_matmul_f32(wp, rowBytes, Int32(r.lowerBound), Int32(r.upperBound), Int32(cols),
                                x, Int32(cols), Int32(nTokens), y, ldy)
             }
-        default:
+        case nil:
             KernelsReference.matmul(w, x: x, nTokens: nTokens, y: y)
         }
     }
@@ -82,8 +82,8 @@ public enum FastKernels {
                               _ c: (WeightMatrix, UnsafeMutablePointer<Float>)? = nil,
                               pool: ComputePool = .shared) {
         let wa = a.0, wb = b.0
-        let fusable = wa.type.isQuantizedForFastKernels && wb.type == wa.type && wb.cols == wa.cols
-            && (c.map { $0.0.type == wa.type && $0.0.cols == wa.cols } ?? true)
+        let fusable = wa.format.fast?.packing != nil && wb.format == wa.format && wb.cols == wa.cols
+            && (c.map { $0.0.format == wa.format && $0.0.cols == wa.cols } ?? true)
         guard fusable, nTokens > 0 else {
             matmul(wa, x: x, nTokens: nTokens, y: a.1, pool: pool)
             matmul(wb, x: x, nTokens: nTokens, y: b.1, pool: pool)
@@ -119,15 +119,11 @@ public enum FastKernels {
         guard !rows.isEmpty else { return }
         let lo = Int32(rows.lowerBound), hi = Int32(rows.upperBound)
         let nb = Int32(w.cols / 32), nt = Int32(nTokens), ldy = Int32(w.rows)
-        if let packed, let kind = PackedWeights.kind(w.type) {
+        guard let kind = w.format.fast?.packing else { return }
+        if let packed {
             eff_matmul_x8(kind, packed.assumingMemoryBound(to: UInt8.self), lo, hi, nb, xq, nt, y, ldy)
-            return
-        }
-        let wp = w.data.assumingMemoryBound(to: UInt8.self)
-        switch w.type {
-        case .q4_1: eff_matmul_q4_1(wp, w.rowBytes, lo, hi, nb, xq, nt, y, ldy)
-        case .q4_0: eff_matmul_q4_0(wp, w.rowBytes, lo, hi, nb, xq, nt, y, ldy)
-        default: eff_matmul_q8_0(wp, w.rowBytes, lo, hi, nb, xq, nt, y, ldy)
+        } else {
+            eff_matmul_q(kind, w.data.assumingMemoryBound(to: UInt8.self), w.rowBytes, lo, hi, nb, xq, nt, y, ldy)
         }
     }
 
@@ -173,11 +169,6 @@ public enum FastKernels {
                                     n: Int, headSize: Int, out: UnsafeMutablePointer<Float>) {
         eff_attn_mix_f32(probs, values, stride, Int32(n), Int32(headSize), out)
     }
-}
-
-extension GGMLType {
-    /// Formats the fast kernels multiply as int8 dot products (Q4_1, Q4_0, Q8_0).
-    var isQuantizedForFastKernels: Bool { self == .q4_1 || self == .q4_0 || self == .q8_0 }
 }
 
 extension FastKernels {
