@@ -114,6 +114,29 @@ struct KernelFastTests {
     }
 
     @Test(arguments: [GGMLType.q4_1, .q4_0, .q8_0])
+    func prefillSizedBatchesGiveEachTokensSingleTokenBits(_ type: GGMLType) throws {
+        // Products over the packed copy go in slices of 64 tokens (matmul_body.h) and, on
+        // plain AVX2, tiles of 4 tokens; the ggml-layout path does neither. 150 tokens (two
+        // whole slices and a partial one, a partial tile) give the same bits both ways and
+        // the same bits as each token alone, on every ISA path this CPU has.
+        let m = try TestMatrix(type, rows: 37, cols: 96, seed: 71)
+        let nTokens = 150
+        let x = testValues(nTokens * m.cols, seed: 72, scale: 2)
+        let pool = ComputePool(threads: 2)
+        defer { eff_set_use_vnni(1); eff_set_use_avx512(1) }
+        for (vnni, avx512): (Int32, Int32) in [(0, 0), (1, 0), (1, 1)] {
+            eff_set_use_vnni(vnni)
+            eff_set_use_avx512(avx512)
+            let packed = try m.matmul(x, nTokens: nTokens, pool: pool)
+            #expect(packed == (try m.matmul(x, nTokens: nTokens, pool: pool, packed: false)), "\(type) vnni \(vnni)")
+            for t in [0, 3, 63, 64, 65, 127, 128, 149] {
+                let one = try m.matmul(Array(x[(t * m.cols)..<((t + 1) * m.cols)]), nTokens: 1, pool: pool)
+                #expect(one == Array(packed[(t * m.rows)..<((t + 1) * m.rows)]), "\(type) token \(t)")
+            }
+        }
+    }
+
+    @Test(arguments: [GGMLType.q4_1, .q4_0, .q8_0])
     func packedAndGGMLLayoutsGiveIdenticalResults(_ type: GGMLType) throws {
         // The x8 copy (256-bit tiles, or 512-bit tiles of two groups) and packing 8 rows into
         // scratch per product give the same bits on every ISA path; 37 rows leave a partial
