@@ -20,6 +20,16 @@ import CEffKernels
 /// 512-bit register holds two groups (16 rows) with the same per-lane arithmetic: 1536x576
 /// Q4_1 at 8 and 64 tokens took half the time of the 256-bit tiles on this Zen 5.
 ///
+/// Plain AVX2 (no VNNI) runs 4 tokens per pass (8 spilled registers) and every path takes
+/// many tokens in slices of 64 (matmul_body.h). On the AVX2-only AMD EPYC these kernels were
+/// tuned on (family 23 model 1, Zen 1: each 256-bit op is two 128-bit halves, and
+/// vpmaddubsw / vpmaddwd issue on one pipe) a 1536x576 Q4_1 product ran at ~27 GMAC/s per
+/// thread from 4 tokens on, before and after: one 8-row x 32-column block per token every
+/// ~18.6 cycles at the reported 2.0 GHz, the issue limit of 8 vpmaddubsw + 1 vpmaddwd there.
+/// The Q8_0 head needs a vpmaddwd per group (its pairs reach 32512) and ran at ~16 GMAC/s.
+/// Batched decode and prefill on that CPU are bound by this int8 multiply throughput as long
+/// as results stay bit-identical (per block: convert, scale, FMA, in order).
+///
 /// Why C and not Swift (measured, CPU time per 1536x576 Q4_1 matrix-vector product, one
 /// thread): the best Swift form (plain loops over `UnsafePointer`, the nibble/int8 dot as an
 /// `Int32` loop that LLVM vectorizes, STYLE.md) took 66 us; C intrinsics took 29 us. So the
