@@ -16,7 +16,7 @@ static inline float eff_f16(const uint8_t *p) {
 }
 
 // ---- The x8 layout: 8 weight rows interleaved per block of 32 columns ------------------
-// One packed block (KIND 0: Q4_1, 1: Q4_0, 2: Q8_0) holds, for rows r = 0..7:
+// One packed block holds, for rows r = 0..7:
 //   Q4_1: f16 d[8], f16 m[8], 4 chunks of 32 bytes                          (160 bytes)
 //   Q4_0: f16 d[8], 4 chunks                                                (144 bytes)
 //   Q8_0: f16 d[8], i16 n[8] = -sum_j w[r][j], 8 chunks                    (288 bytes)
@@ -24,10 +24,28 @@ static inline float eff_f16(const uint8_t *p) {
 // (low nibbles are columns 4c..4c+3, high nibbles 16+4c..), Q8_0 chunk g = row r's
 // qs[4g..4g+3]. So one broadcast 4-byte group of activations times one chunk gives 8 rows'
 // partial dot products in 8 lanes with no horizontal sums: the float work per block
-// (convert, scale, FMA) is shared by 8 rows instead of repeated per row. The layout lives
-// only in per-thread scratch: each group of 8 rows is packed from the ggml rows when used.
-#define EFF_X8_BYTES(KIND) ((size_t)((KIND) == 0 ? 160 : ((KIND) == 1 ? 144 : 288)))
-#define EFF_X8_QS(KIND) ((KIND) == 0 ? 32 : ((KIND) == 1 ? 16 : 32))
+// (convert, scale, FMA) is shared by 8 rows instead of repeated per row. A whole matrix is
+// packed once into a copy the Swift side keeps (PackedWeights, eff_x8_pack); without that
+// copy (eff_matmul_q) each group of 8 rows is packed into per-thread scratch when used.
+
+/// One row per kind (eff_x8_kind): the ggml block it is packed from and the packed block.
+/// Indexed by a compile-time KIND inside the kernels, so every field folds to a constant.
+typedef struct {
+    int srcBytes;     // bytes of one ggml block
+    int srcQs;        // offset of the quants in a ggml block
+    int packedBytes;  // bytes of one packed block of 8 rows
+    int packedQs;     // offset of the first 32-byte chunk in a packed block
+} eff_x8_layout;
+
+static const eff_x8_layout eff_x8_layouts[] = {
+    [EFF_X8_Q4_1] = {20, 4, 160, 32},
+    [EFF_X8_Q4_0] = {18, 2, 144, 16},
+    [EFF_X8_Q8_0] = {34, 2, 288, 32},
+};
+#define EFF_X8_BYTES(KIND) ((size_t)eff_x8_layouts[KIND].packedBytes)
+#define EFF_X8_QS(KIND) ((size_t)eff_x8_layouts[KIND].packedQs)
+
+static inline int eff_x8_kind_valid(int kind) { return kind >= EFF_X8_Q4_1 && kind <= EFF_X8_Q8_0; }
 
 static inline __m256i eff_load2x16(const uint8_t *lo, const uint8_t *hi) {
     return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)lo)),
@@ -67,22 +85,22 @@ static inline __m256i eff_gather_halves(const uint8_t *const *rows, size_t o) {
 static inline __attribute__((always_inline)) void eff_pack_x8(const int KIND, const int withSums,
                                                               const uint8_t *const *rows, int nBlocks, uint8_t *pk,
                                                               const uint8_t *prefetch, size_t ahead) {
-    const size_t bb = KIND == 0 ? 20 : (KIND == 1 ? 18 : 34);
-    const size_t qsIn = KIND == 0 ? 4 : 2;
+    const size_t bb = (size_t)eff_x8_layouts[KIND].srcBytes;
+    const size_t qsIn = (size_t)eff_x8_layouts[KIND].srcQs;
     for (int b = 0; b < nBlocks; b++) {
         for (size_t p = ahead * (size_t)b / (size_t)nBlocks & ~(size_t)63; p < ahead * (size_t)(b + 1) / (size_t)nBlocks; p += 64)
             _mm_prefetch((const char *)(prefetch + p), _MM_HINT_T0);
         const size_t o = (size_t)b * bb;
         uint8_t *dst = pk + (size_t)b * EFF_X8_BYTES(KIND);
         const __m256i dm = eff_gather_halves(rows, o);
-        if (KIND == 0) _mm256_storeu_si256((__m256i *)dst, dm);
+        if (KIND == EFF_X8_Q4_1) _mm256_storeu_si256((__m256i *)dst, dm);
         else _mm_storeu_si128((__m128i *)dst, _mm256_castsi256_si128(dm));
         __m256i c[8];
         eff_transpose(rows, o + qsIn, c);
-        if (KIND == 2) eff_transpose(rows, o + qsIn + 16, c + 4);
-        const int nc = KIND == 2 ? 8 : 4;
+        if (KIND == EFF_X8_Q8_0) eff_transpose(rows, o + qsIn + 16, c + 4);
+        const int nc = KIND == EFF_X8_Q8_0 ? 8 : 4;
         for (int g = 0; g < nc; g++) _mm256_storeu_si256((__m256i *)(dst + EFF_X8_QS(KIND) + 32 * g), c[g]);
-        if (KIND == 2 && withSums) {
+        if (KIND == EFF_X8_Q8_0 && withSums) {
             // Row sums: u8 ones times s8 weights, pairs <= 256 in magnitude, so 8 add in int16.
             const __m256i ones8 = _mm256_set1_epi8(1);
             __m256i s16 = _mm256_maddubs_epi16(ones8, c[0]);
@@ -173,62 +191,76 @@ int eff_using_vnni(void) { return use_vnni(); }
 
 int eff_using_avx512(void) { return use_avx512(); }
 
-void eff_matmul_q4_1(const uint8_t *w, size_t rowBytes, int rowBegin, int rowEnd, int nBlocks,
-                     const eff_q8a_block *x, int nTokens, float *y, int ldy) {
-    if (use_vnni()) matmul_q4_1_vnni(w, rowBytes, rowBegin, rowEnd, nBlocks, x, nTokens, y, ldy);
-    else matmul_q4_1_avx2(w, rowBytes, rowBegin, rowEnd, nBlocks, x, nTokens, y, ldy);
+// ---- Per-kind entry points: one row per eff_x8_kind, one column per ISA ----------------
+
+typedef void (*eff_q_fn)(const uint8_t *, size_t, int, int, int, const eff_q8a_block *, int, float *, int);
+typedef void (*eff_x8_fn)(const uint8_t *, int, int, int, const eff_q8a_block *, int, float *, int);
+typedef void (*eff512_x8_fn)(const uint8_t *, int, int, int, const eff_q8a_block *, const uint8_t *, int,
+                             float *, int);
+
+static void pack_q4_1(const uint8_t *const *rp, int nBlocks, uint8_t *dst) { eff_pack_x8(EFF_X8_Q4_1, 0, rp, nBlocks, dst, rp[0], 0); }
+static void pack_q4_0(const uint8_t *const *rp, int nBlocks, uint8_t *dst) { eff_pack_x8(EFF_X8_Q4_0, 0, rp, nBlocks, dst, rp[0], 0); }
+// Q8_0's row sums are always stored: the ISA is chosen per call (eff_set_use_vnni).
+static void pack_q8_0(const uint8_t *const *rp, int nBlocks, uint8_t *dst) { eff_pack_x8(EFF_X8_Q8_0, 1, rp, nBlocks, dst, rp[0], 0); }
+
+static const struct {
+    void (*pack)(const uint8_t *const *rows, int nBlocks, uint8_t *dst);
+    eff_q_fn ggml[2];      // [avx2, avx-vnni]: from the ggml layout, packing into scratch
+    eff_x8_fn x8[2];       // [avx2, avx-vnni]: from the packed copy
+    eff512_x8_fn x8_512;   // from the packed copy, two groups per 512-bit tile
+} eff_x8_kernels[] = {
+    [EFF_X8_Q4_1] = {pack_q4_1, {matmul_q4_1_avx2, matmul_q4_1_vnni}, {matmul_x8_q4_1_avx2, matmul_x8_q4_1_vnni},
+                     eff512_matmul_x8_q4_1},
+    [EFF_X8_Q4_0] = {pack_q4_0, {matmul_q4_0_avx2, matmul_q4_0_vnni}, {matmul_x8_q4_0_avx2, matmul_x8_q4_0_vnni},
+                     eff512_matmul_x8_q4_0},
+    [EFF_X8_Q8_0] = {pack_q8_0, {matmul_q8_0_avx2, matmul_q8_0_vnni}, {matmul_x8_q8_0_avx2, matmul_x8_q8_0_vnni},
+                     eff512_matmul_x8_q8_0},
+};
+
+void eff_matmul_q(eff_x8_kind kind, const uint8_t *w, size_t rowBytes, int rowBegin, int rowEnd, int nBlocks,
+                  const eff_q8a_block *x, int nTokens, float *y, int ldy) {
+    if (!eff_x8_kind_valid(kind)) {
+        eff_fill_nan(rowBegin, rowEnd, nTokens, y, ldy);
+        return;
+    }
+    eff_x8_kernels[kind].ggml[use_vnni()](w, rowBytes, rowBegin, rowEnd, nBlocks, x, nTokens, y, ldy);
 }
 
-void eff_matmul_q4_0(const uint8_t *w, size_t rowBytes, int rowBegin, int rowEnd, int nBlocks,
-                     const eff_q8a_block *x, int nTokens, float *y, int ldy) {
-    if (use_vnni()) matmul_q4_0_vnni(w, rowBytes, rowBegin, rowEnd, nBlocks, x, nTokens, y, ldy);
-    else matmul_q4_0_avx2(w, rowBytes, rowBegin, rowEnd, nBlocks, x, nTokens, y, ldy);
-}
-
-void eff_matmul_q8_0(const uint8_t *w, size_t rowBytes, int rowBegin, int rowEnd, int nBlocks,
-                     const eff_q8a_block *x, int nTokens, float *y, int ldy) {
-    if (use_vnni()) matmul_q8_0_vnni(w, rowBytes, rowBegin, rowEnd, nBlocks, x, nTokens, y, ldy);
-    else matmul_q8_0_avx2(w, rowBytes, rowBegin, rowEnd, nBlocks, x, nTokens, y, ldy);
-}
-
-size_t eff_x8_bytes(int kind, int rows, int nBlocks) {
+size_t eff_x8_bytes(eff_x8_kind kind, int rows, int nBlocks) {
+    if (!eff_x8_kind_valid(kind)) return 0;
     return (size_t)((rows + 7) / 8) * (size_t)nBlocks * EFF_X8_BYTES(kind);
 }
 
-void eff_x8_pack(int kind, const uint8_t *w, size_t rowBytes, int rows, int rowBegin, int rowEnd, int nBlocks,
-                 uint8_t *packed) {
+void eff_x8_pack(eff_x8_kind kind, const uint8_t *w, size_t rowBytes, int rows, int rowBegin, int rowEnd,
+                 int nBlocks, uint8_t *packed) {
+    if (!eff_x8_kind_valid(kind)) return;
     for (int r0 = rowBegin; r0 < rowEnd; r0 += 8) {
         const uint8_t *rp[8];
         // The last group of a matrix repeats its last row in the missing lanes.
         for (int i = 0; i < 8; i++) rp[i] = w + (size_t)(r0 + i < rows ? r0 + i : rows - 1) * rowBytes;
-        uint8_t *dst = packed + (size_t)(r0 / 8) * nBlocks * EFF_X8_BYTES(kind);
-        // Q8_0's row sums are always stored: the ISA is chosen per call (eff_set_use_vnni).
-        if (kind == 0) eff_pack_x8(0, 0, rp, nBlocks, dst, rp[0], 0);
-        else if (kind == 1) eff_pack_x8(1, 0, rp, nBlocks, dst, rp[0], 0);
-        else eff_pack_x8(2, 1, rp, nBlocks, dst, rp[0], 0);
+        eff_x8_kernels[kind].pack(rp, nBlocks, packed + (size_t)(r0 / 8) * nBlocks * EFF_X8_BYTES(kind));
     }
 }
 
-void eff_matmul_x8(int kind, const uint8_t *packed, int rowBegin, int rowEnd, int nBlocks,
+void eff_matmul_x8(eff_x8_kind kind, const uint8_t *packed, int rowBegin, int rowEnd, int nBlocks,
                    const eff_q8a_block *x, int nTokens, float *y, int ldy) {
+    if (!eff_x8_kind_valid(kind)) {
+        eff_fill_nan(rowBegin, rowEnd, nTokens, y, ldy);
+        return;
+    }
     // One token streams weights from DRAM: there the 256-bit tiles kept up with memory
     // (~39 GB/s on one thread of this Zen 5) and the 512-bit ones did not (~28 GB/s); from
     // two tokens on the products are compute-bound and the 512-bit tiles take ~half the time.
     if (nTokens >= 2 && use_avx512()) {
         uint8_t *xu = NULL;
-        if (!eff_scratch_xu(0, x, (size_t)nTokens * nBlocks, kind == 2, &xu)) {
+        if (!eff_scratch_xu(0, x, (size_t)nTokens * nBlocks, kind == EFF_X8_Q8_0, &xu)) {
             eff_fill_nan(rowBegin, rowEnd, nTokens, y, ldy);  // out of memory: visible, not stale
             return;
         }
-        if (kind == 0) eff512_matmul_x8_q4_1(packed, rowBegin, rowEnd, nBlocks, x, xu, nTokens, y, ldy);
-        else if (kind == 1) eff512_matmul_x8_q4_0(packed, rowBegin, rowEnd, nBlocks, x, xu, nTokens, y, ldy);
-        else eff512_matmul_x8_q8_0(packed, rowBegin, rowEnd, nBlocks, x, xu, nTokens, y, ldy);
+        eff_x8_kernels[kind].x8_512(packed, rowBegin, rowEnd, nBlocks, x, xu, nTokens, y, ldy);
         return;
     }
-    const int v = use_vnni();
-    if (kind == 0) (v ? matmul_x8_q4_1_vnni : matmul_x8_q4_1_avx2)(packed, rowBegin, rowEnd, nBlocks, x, nTokens, y, ldy);
-    else if (kind == 1) (v ? matmul_x8_q4_0_vnni : matmul_x8_q4_0_avx2)(packed, rowBegin, rowEnd, nBlocks, x, nTokens, y, ldy);
-    else (v ? matmul_x8_q8_0_vnni : matmul_x8_q8_0_avx2)(packed, rowBegin, rowEnd, nBlocks, x, nTokens, y, ldy);
+    eff_x8_kernels[kind].x8[use_vnni()](packed, rowBegin, rowEnd, nBlocks, x, nTokens, y, ldy);
 }
 
 void eff_quantize_q8a(const float *x, int n, eff_q8a_block *out) {

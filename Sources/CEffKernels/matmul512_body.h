@@ -38,11 +38,11 @@ static inline __attribute__((always_inline)) void eff512_tile16(
         const uint8_t *qa = ba + EFF_X8_QS(KIND), *qb = bb + EFF_X8_QS(KIND);
         const __m512 d = _mm512_cvtph_ps(eff512_load2x16(ba, bb));
         __m512 m = _mm512_setzero_ps();
-        if (KIND == 0) m = _mm512_cvtph_ps(eff512_load2x16(ba + 16, bb + 16));
-        if (KIND == 1) m = _mm512_mul_ps(d, _mm512_set1_ps(-8.0f));
+        if (KIND == EFF_X8_Q4_1) m = _mm512_cvtph_ps(eff512_load2x16(ba + 16, bb + 16));
+        if (KIND == EFF_X8_Q4_0) m = _mm512_mul_ps(d, _mm512_set1_ps(-8.0f));
         __m512i w[8];
         __m512i corr = _mm512_setzero_si512();
-        if (KIND != 2) {
+        if (KIND != EFF_X8_Q8_0) {
             const __m512i lo = _mm512_set1_epi8(0x0F);
             for (int c = 0; c < 4; c++) {
                 const __m512i v = eff512_load2(qa + 32 * c, qb + 32 * c);
@@ -56,7 +56,7 @@ static inline __attribute__((always_inline)) void eff512_tile16(
         for (int k = 0; k < NT; k++) {
             const eff_q8a_block *xb = x + (size_t)k * nBlocks + b;
             __m512i s;
-            if (KIND == 2) {
+            if (KIND == EFF_X8_Q8_0) {
                 const int32_t *xq = (const int32_t *)(xu + ((size_t)k * nBlocks + b) * 32);
                 s = corr;
                 for (int g = 0; g < 8; g++) s = _mm512_dpbusd_epi32(s, _mm512_set1_epi32(xq[g]), w[g]);
@@ -66,7 +66,7 @@ static inline __attribute__((always_inline)) void eff512_tile16(
                 for (int g = 0; g < 8; g++) s = _mm512_dpbusd_epi32(s, w[g], _mm512_set1_epi32(xq[g]));
             }
             acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(d, _mm512_set1_ps(xb->d)), acc[k]);
-            if (KIND != 2) acc[k] = _mm512_fmadd_ps(m, _mm512_set1_ps(xb->s), acc[k]);
+            if (KIND != EFF_X8_Q8_0) acc[k] = _mm512_fmadd_ps(m, _mm512_set1_ps(xb->s), acc[k]);
         }
     }
     const __mmask16 mask = (__mmask16)(((1u << laneHi) - 1u) & ~((1u << laneLo) - 1u));
@@ -111,13 +111,13 @@ static inline __attribute__((always_inline)) void eff512_matmul_x8(
 
 static void eff512_matmul_x8_q4_1(const uint8_t *p, int rb, int re, int nb, const eff_q8a_block *x,
                                   const uint8_t *xu, int nt, float *y, int ldy) {
-    eff512_matmul_x8(0, p, rb, re, nb, x, xu, nt, y, ldy);
+    eff512_matmul_x8(EFF_X8_Q4_1, p, rb, re, nb, x, xu, nt, y, ldy);
 }
 static void eff512_matmul_x8_q4_0(const uint8_t *p, int rb, int re, int nb, const eff_q8a_block *x,
                                   const uint8_t *xu, int nt, float *y, int ldy) {
-    eff512_matmul_x8(1, p, rb, re, nb, x, xu, nt, y, ldy);
+    eff512_matmul_x8(EFF_X8_Q4_0, p, rb, re, nb, x, xu, nt, y, ldy);
 }
 static void eff512_matmul_x8_q8_0(const uint8_t *p, int rb, int re, int nb, const eff_q8a_block *x,
                                   const uint8_t *xu, int nt, float *y, int ldy) {
-    eff512_matmul_x8(2, p, rb, re, nb, x, xu, nt, y, ldy);
+    eff512_matmul_x8(EFF_X8_Q8_0, p, rb, re, nb, x, xu, nt, y, ldy);
 }

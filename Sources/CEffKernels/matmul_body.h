@@ -6,6 +6,9 @@
 #define EFF_CAT2(a, b) a##_##b
 #define EFF_CAT(a, b) EFF_CAT2(a, b)
 #define FN(name) EFF_CAT(name, SUFFIX)
+#ifndef TOKEN_SLICE
+#define TOKEN_SLICE 64
+#endif
 
 /// Exact int32 dot products of 8 weight rows with one token's 32 activations of a block,
 /// lane r = sum_j w[r][j] * x[j]. `w[g]` holds columns 4g..4g+3 of the 8 rows (lane r =
@@ -20,7 +23,7 @@ static inline __attribute__((always_inline)) __m256i FN(dot8)(const int KIND, co
     return s;
 #else
     const __m256i ones = _mm256_set1_epi16(1);
-    if (KIND != 2) {
+    if (KIND != EFF_X8_Q8_0) {
         // Nibble x int8 pairs are at most 2 * 15 * 127 = 3810, so eight of them add up
         // exactly in int16 (30480 < 32767) before one widening madd.
         __m256i s16 = _mm256_maddubs_epi16(w[0], _mm256_set1_epi32(xq[0]));
@@ -47,7 +50,7 @@ static inline __attribute__((always_inline)) void FN(tile8)(
     const int KIND, const uint8_t *pk, int nBlocks, const eff_q8a_block *x, const uint8_t *xu,
     const int NT, float *y, int ldy, int laneLo, int laneHi, size_t pfAhead, const uint8_t *pfEnd)
 {
-    const int biased = USE_VNNI && KIND == 2;
+    const int biased = USE_VNNI && KIND == EFF_X8_Q8_0;
     __m256 acc[8];
     for (int k = 0; k < NT; k++) acc[k] = _mm256_setzero_ps();
     for (int b = 0; b < nBlocks; b++) {
@@ -59,10 +62,10 @@ static inline __attribute__((always_inline)) void FN(tile8)(
         const uint8_t *qs = blk + EFF_X8_QS(KIND);
         const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk));
         __m256 m = _mm256_setzero_ps();
-        if (KIND == 0) m = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 16)));
-        if (KIND == 1) m = _mm256_mul_ps(d, _mm256_set1_ps(-8.0f));
+        if (KIND == EFF_X8_Q4_1) m = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 16)));
+        if (KIND == EFF_X8_Q4_0) m = _mm256_mul_ps(d, _mm256_set1_ps(-8.0f));
         __m256i w[8];
-        if (KIND != 2) {
+        if (KIND != EFF_X8_Q8_0) {
             const __m256i lo = _mm256_set1_epi8(0x0F);
             for (int c = 0; c < 4; c++) {
                 const __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
@@ -89,7 +92,7 @@ static inline __attribute__((always_inline)) void FN(tile8)(
                 s = FN(dot8)(KIND, w, qs, (const int32_t *)xb->qs);
             }
             acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(d, _mm256_set1_ps(xb->d)), acc[k]);
-            if (KIND != 2) acc[k] = _mm256_fmadd_ps(m, _mm256_set1_ps(xb->s), acc[k]);
+            if (KIND != EFF_X8_Q8_0) acc[k] = _mm256_fmadd_ps(m, _mm256_set1_ps(xb->s), acc[k]);
         }
     }
     for (int k = 0; k < NT; k++) {
@@ -103,24 +106,32 @@ static inline __attribute__((always_inline)) void FN(tile8)(
     }
 }
 
-/// One packed 8-row group times all tokens, 8 at a time; stores lanes [laneLo, laneHi) of
-/// each token's row (y points at lane 0's output for token 0).
+/// Tokens per pass over a group's blocks. AVX-VNNI keeps 8 accumulators and the 8 unpacked
+/// weight registers live; plain AVX2 needs two more registers per token's dot (the int16
+/// sum and the widening), so 8 tokens spilled accumulators and weights to the stack on
+/// every block (16 ymm registers): 4 tokens fit.
+#define TILE_NT (USE_VNNI ? 8 : 4)
+
+/// One packed 8-row group times all tokens, TILE_NT at a time; stores lanes
+/// [laneLo, laneHi) of each token's row (y points at lane 0's output for token 0).
 static inline __attribute__((always_inline)) void FN(group_tokens)(
     const int KIND, const uint8_t *pk, int nBlocks, const eff_q8a_block *x, const uint8_t *xu,
     int nTokens, float *y, int ldy, int laneLo, int laneHi, size_t pfAhead, const uint8_t *pfEnd)
 {
     int t = 0;
-    for (; t + 8 <= nTokens; t += 8, pfAhead = 0)  // only the first pass streams from memory
-        FN(tile8)(KIND, pk, nBlocks, x + (size_t)t * nBlocks, xu + (size_t)t * nBlocks * 32, 8,
+    for (; t + TILE_NT <= nTokens; t += TILE_NT, pfAhead = 0)  // only the first pass streams from memory
+        FN(tile8)(KIND, pk, nBlocks, x + (size_t)t * nBlocks, xu + (size_t)t * nBlocks * 32, TILE_NT,
                   y + (size_t)t * ldy, ldy, laneLo, laneHi, pfAhead, pfEnd);
     const eff_q8a_block *xt = x + (size_t)t * nBlocks;
     const uint8_t *xut = xu + (size_t)t * nBlocks * 32;
     float *yt = y + (size_t)t * ldy;
     switch (nTokens - t) {
+#if USE_VNNI
     case 7: FN(tile8)(KIND, pk, nBlocks, xt, xut, 7, yt, ldy, laneLo, laneHi, pfAhead, pfEnd); break;
     case 6: FN(tile8)(KIND, pk, nBlocks, xt, xut, 6, yt, ldy, laneLo, laneHi, pfAhead, pfEnd); break;
     case 5: FN(tile8)(KIND, pk, nBlocks, xt, xut, 5, yt, ldy, laneLo, laneHi, pfAhead, pfEnd); break;
     case 4: FN(tile8)(KIND, pk, nBlocks, xt, xut, 4, yt, ldy, laneLo, laneHi, pfAhead, pfEnd); break;
+#endif
     case 3: FN(tile8)(KIND, pk, nBlocks, xt, xut, 3, yt, ldy, laneLo, laneHi, pfAhead, pfEnd); break;
     case 2: FN(tile8)(KIND, pk, nBlocks, xt, xut, 2, yt, ldy, laneLo, laneHi, pfAhead, pfEnd); break;
     case 1: FN(tile8)(KIND, pk, nBlocks, xt, xut, 1, yt, ldy, laneLo, laneHi, pfAhead, pfEnd); break;
@@ -132,7 +143,7 @@ static inline __attribute__((always_inline)) void FN(group_tokens)(
 static inline __attribute__((always_inline)) uint8_t *FN(scratch_xu)(const int KIND, size_t extra,
                                                                       const eff_q8a_block *x, size_t nxBlocks,
                                                                       uint8_t **xu) {
-    return eff_scratch_xu(extra, x, nxBlocks, USE_VNNI && KIND == 2, xu);
+    return eff_scratch_xu(extra, x, nxBlocks, USE_VNNI && KIND == EFF_X8_Q8_0, xu);
 }
 
 /// Rows [rowBegin, rowEnd) of a matrix already in the x8 layout (`packed`: group g of rows
@@ -150,11 +161,19 @@ static inline __attribute__((always_inline)) void FN(matmul_x8)(const int KIND, 
     const uint8_t *end = packed + (size_t)((rowEnd + 7) / 8) * groupBytes;
     // Prefetch about 12 KB ahead: a DRAM latency's worth of single-token work.
     const size_t ahead = (12288 / groupBytes + 1) * groupBytes;
-    for (int g = rowBegin / 8; g * 8 < rowEnd; g++) {
-        const int lo = rowBegin > 8 * g ? rowBegin - 8 * g : 0;
-        const int hi = rowEnd < 8 * g + 8 ? rowEnd - 8 * g : 8;
-        FN(group_tokens)(KIND, packed + (size_t)g * groupBytes, nBlocks, x, xu, nTokens, y + 8 * g, ldy, lo, hi,
-                         ahead, end);
+    // Many tokens (prefill) go in slices of TOKEN_SLICE, every group of rows per slice: the
+    // slice's activations stay in L2 and its outputs touch few pages, where one group times
+    // all 512 tokens streamed 0.4-1 MB of activations per 8 rows and wrote 8 floats into
+    // each of 512 rows of y (~4x slower per product at 512 tokens than at 64).
+    for (int t0 = 0; t0 < nTokens; t0 += TOKEN_SLICE) {
+        const int nt = nTokens - t0 < TOKEN_SLICE ? nTokens - t0 : TOKEN_SLICE;
+        for (int g = rowBegin / 8; g * 8 < rowEnd; g++) {
+            const int lo = rowBegin > 8 * g ? rowBegin - 8 * g : 0;
+            const int hi = rowEnd < 8 * g + 8 ? rowEnd - 8 * g : 8;
+            FN(group_tokens)(KIND, packed + (size_t)g * groupBytes, nBlocks, x + (size_t)t0 * nBlocks,
+                             xu + (size_t)t0 * nBlocks * 32, nt, y + (size_t)t0 * ldy + 8 * g, ldy, lo, hi,
+                             t0 == 0 ? ahead : 0, end);
+        }
     }
 }
 
@@ -187,30 +206,31 @@ static inline __attribute__((always_inline)) void FN(matmul_q)(const int KIND, c
 
 static void FN(matmul_q4_1)(const uint8_t *w, size_t rowBytes, int rowBegin, int rowEnd,
                             int nBlocks, const eff_q8a_block *x, int nTokens, float *y, int ldy) {
-    FN(matmul_q)(0, w, rowBytes, rowBegin, rowEnd, nBlocks, x, nTokens, y, ldy);
+    FN(matmul_q)(EFF_X8_Q4_1, w, rowBytes, rowBegin, rowEnd, nBlocks, x, nTokens, y, ldy);
 }
 static void FN(matmul_q4_0)(const uint8_t *w, size_t rowBytes, int rowBegin, int rowEnd,
                             int nBlocks, const eff_q8a_block *x, int nTokens, float *y, int ldy) {
-    FN(matmul_q)(1, w, rowBytes, rowBegin, rowEnd, nBlocks, x, nTokens, y, ldy);
+    FN(matmul_q)(EFF_X8_Q4_0, w, rowBytes, rowBegin, rowEnd, nBlocks, x, nTokens, y, ldy);
 }
 static void FN(matmul_q8_0)(const uint8_t *w, size_t rowBytes, int rowBegin, int rowEnd,
                             int nBlocks, const eff_q8a_block *x, int nTokens, float *y, int ldy) {
-    FN(matmul_q)(2, w, rowBytes, rowBegin, rowEnd, nBlocks, x, nTokens, y, ldy);
+    FN(matmul_q)(EFF_X8_Q8_0, w, rowBytes, rowBegin, rowEnd, nBlocks, x, nTokens, y, ldy);
 }
 
 static void FN(matmul_x8_q4_1)(const uint8_t *p, int rowBegin, int rowEnd, int nBlocks,
                                const eff_q8a_block *x, int nTokens, float *y, int ldy) {
-    FN(matmul_x8)(0, p, rowBegin, rowEnd, nBlocks, x, nTokens, y, ldy);
+    FN(matmul_x8)(EFF_X8_Q4_1, p, rowBegin, rowEnd, nBlocks, x, nTokens, y, ldy);
 }
 static void FN(matmul_x8_q4_0)(const uint8_t *p, int rowBegin, int rowEnd, int nBlocks,
                                const eff_q8a_block *x, int nTokens, float *y, int ldy) {
-    FN(matmul_x8)(1, p, rowBegin, rowEnd, nBlocks, x, nTokens, y, ldy);
+    FN(matmul_x8)(EFF_X8_Q4_0, p, rowBegin, rowEnd, nBlocks, x, nTokens, y, ldy);
 }
 static void FN(matmul_x8_q8_0)(const uint8_t *p, int rowBegin, int rowEnd, int nBlocks,
                                const eff_q8a_block *x, int nTokens, float *y, int ldy) {
-    FN(matmul_x8)(2, p, rowBegin, rowEnd, nBlocks, x, nTokens, y, ldy);
+    FN(matmul_x8)(EFF_X8_Q8_0, p, rowBegin, rowEnd, nBlocks, x, nTokens, y, ldy);
 }
 
 #undef FN
+#undef TILE_NT
 #undef EFF_CAT
 #undef EFF_CAT2

@@ -6,7 +6,10 @@ import Testing
 /// The fast kernels (CEffKernels on ComputePool) against the reference loops and exact
 /// float products, with named tolerances. Serialized: some tests switch the process-wide ISA
 /// choice (eff_set_use_vnni / eff_set_use_avx512) to cover every path.
-@Suite(.serialized) struct KernelFastTests {
+/// Skipped, and reported as skipped, on a CPU without AVX2 + FMA (there the surface runs the
+/// reference loops, which KernelReferenceTests cover).
+@Suite(.serialized, .enabled(if: FastKernels.isAvailable, "this CPU has no AVX2 + FMA: no fast kernels to test"))
+struct KernelFastTests {
     /// Float reassociation only (F32/F16 weights, attention): relative to sum |w_j x_j|.
     static let floatRelativeTolerance: Float = 2e-5
     /// Slack on the activation-quantization bound for float rounding of scales and sums.
@@ -63,7 +66,6 @@ import Testing
 
     @Test(arguments: [GGMLType.q4_1, .q4_0, .q8_0, .f16, .f32])
     func matmulMatchesExactProductWithinNamedTolerance(_ type: GGMLType) throws {
-        guard FastKernels.isAvailable else { return }
         let pool = ComputePool(threads: 2)
         // Row counts off the 8-row tiles, token counts around the 8-token groups.
         for (rows, cols, nTokens) in [(1, 32, 1), (17, 96, 3), (70, 576, 5), (133, 160, 9), (40, 64, 4),
@@ -90,7 +92,6 @@ import Testing
 
     @Test(arguments: [GGMLType.q4_1, .q4_0, .q8_0, .f16, .f32])
     func tokensAndThreadSplitsGiveIdenticalResults(_ type: GGMLType) throws {
-        guard FastKernels.isAvailable else { return }
         // Each output is computed by the same instruction sequence whatever the batch or split.
         let m = try TestMatrix(type, rows: 77, cols: 192, seed: 11)
         let nTokens = 11
@@ -113,8 +114,30 @@ import Testing
     }
 
     @Test(arguments: [GGMLType.q4_1, .q4_0, .q8_0])
+    func prefillSizedBatchesGiveEachTokensSingleTokenBits(_ type: GGMLType) throws {
+        // Products over the packed copy go in slices of 64 tokens (matmul_body.h) and, on
+        // plain AVX2, tiles of 4 tokens; the ggml-layout path does neither. 150 tokens (two
+        // whole slices and a partial one, a partial tile) give the same bits both ways and
+        // the same bits as each token alone, on every ISA path this CPU has.
+        let m = try TestMatrix(type, rows: 37, cols: 96, seed: 71)
+        let nTokens = 150
+        let x = testValues(nTokens * m.cols, seed: 72, scale: 2)
+        let pool = ComputePool(threads: 2)
+        defer { eff_set_use_vnni(1); eff_set_use_avx512(1) }
+        for (vnni, avx512): (Int32, Int32) in [(0, 0), (1, 0), (1, 1)] {
+            eff_set_use_vnni(vnni)
+            eff_set_use_avx512(avx512)
+            let packed = try m.matmul(x, nTokens: nTokens, pool: pool)
+            #expect(packed == (try m.matmul(x, nTokens: nTokens, pool: pool, packed: false)), "\(type) vnni \(vnni)")
+            for t in [0, 3, 63, 64, 65, 127, 128, 149] {
+                let one = try m.matmul(Array(x[(t * m.cols)..<((t + 1) * m.cols)]), nTokens: 1, pool: pool)
+                #expect(one == Array(packed[(t * m.rows)..<((t + 1) * m.rows)]), "\(type) token \(t)")
+            }
+        }
+    }
+
+    @Test(arguments: [GGMLType.q4_1, .q4_0, .q8_0])
     func packedAndGGMLLayoutsGiveIdenticalResults(_ type: GGMLType) throws {
-        guard FastKernels.isAvailable else { return }
         // The x8 copy (256-bit tiles, or 512-bit tiles of two groups) and packing 8 rows into
         // scratch per product give the same bits on every ISA path; 37 rows leave a partial
         // last group, and 5 groups an unpaired one for the 512-bit tiles. Paths the CPU
@@ -150,7 +173,6 @@ import Testing
 
     @Test(arguments: [GGMLType.q4_1, .q8_0, .f16])
     func sharedInputMatmulEqualsSeparateCalls(_ type: GGMLType) throws {
-        guard FastKernels.isAvailable else { return }
         // Q, K, V-like shapes, row counts off the 16-row chunks so chunks straddle matrices.
         let a = try TestMatrix(type, rows: 40, cols: 96, seed: 41)
         let b = try TestMatrix(type, rows: 17, cols: 96, seed: 42)
@@ -184,7 +206,6 @@ import Testing
     }
 
     @Test func fastMatmulAgreesWithReferenceLoopsOnQ4_1() throws {
-        guard FastKernels.isAvailable else { return }
         let m = try TestMatrix(.q4_1, rows: 96, cols: 576, seed: 5)
         let x = testValues(3 * m.cols, seed: 6)
         let fast = try m.matmul(x, nTokens: 3, pool: ComputePool(threads: 2))
@@ -202,7 +223,6 @@ import Testing
     }
 
     @Test func activationQuantizationMatchesScalarDefinition() {
-        guard FastKernels.isAvailable else { return }
         var x = testValues(96, seed: 9, scale: 3)
         for j in 64..<96 { x[j] = 0 }  // an all-zero block: d = 0, all q = 0
         x[5] = 127.5 / 127 * 3          // ties and extremes survive
@@ -241,7 +261,6 @@ import Testing
     }
 
     @Test func attentionScoresAndMixMatchReference() {
-        guard FastKernels.isAvailable else { return }
         for headSize in [64, 40] {
             let n = 37, stride = 3 * headSize
             let q = testValues(headSize, seed: 1)
@@ -262,7 +281,6 @@ import Testing
     static let expRelativeTolerance: Float = 1e-6
 
     @Test func softmaxAndSwigluMatchReference() {
-        guard FastKernels.isAvailable else { return }
         for n in [1, 7, 8, 100, 1037] {
             var a = testValues(n, seed: UInt64(n), scale: 30), b = a
             FastKernels.softmax(&a, n)
@@ -309,7 +327,6 @@ import Testing
     }
 
     @Test func batchedQueriesEqualSingleQueryAttention() {
-        guard FastKernels.isAvailable else { return }
         // Three sequences at different depths, each with its own cache in two segments.
         let nHeads = 6, nKVHeads = 2, hs = 64, kvDim = nKVHeads * hs, dim = nHeads * hs
         let depths = [1, 37, 200]
@@ -365,7 +382,6 @@ import Testing
 
     @Test(arguments: [(1, 0), (1, 700), (5, 300), (3, 0)])
     func onlineSoftmaxAttentionMatchesReference(_ nQueries: Int, _ pos0: Int) {
-        guard FastKernels.isAvailable else { return }
         let nHeads = 6, nKVHeads = 2, hs = 64, kvDim = nKVHeads * hs
         let total = pos0 + nQueries
         let q = testValues(nQueries * nHeads * hs, seed: 31, scale: 2)

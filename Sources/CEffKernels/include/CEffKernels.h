@@ -9,7 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/// Returns 1 when the running CPU supports AVX2, FMA and F16C (the kernels' baseline).
+/// Returns 1 when the running CPU supports AVX2 and FMA. The kernels also use F16C, which
+/// is not checked separately: every x86 CPU with AVX2 and FMA has it (Haswell, Zen 1 on).
 int eff_cpu_has_avx2_fma(void);
 
 /// Returns 1 when the running CPU supports AVX-VNNI (256-bit int8 dot products, no AVX-512).
@@ -41,34 +42,34 @@ typedef struct {
 /// qs = round(x / d) (ties to even).
 void eff_quantize_q8a(const float *x, int n, eff_q8a_block *out);
 
-/// Q4_1 weights (ggml block_q4_1: f16 d, f16 m, 16 nibble bytes) times Q8A activations.
-/// `x` holds nTokens rows of `nBlocks` blocks each (row stride `nBlocks`); `y` is
-/// (nTokens, ldy) floats.
-void eff_matmul_q4_1(const uint8_t *w, size_t rowBytes, int rowBegin, int rowEnd, int nBlocks,
-                     const eff_q8a_block *x, int nTokens, float *y, int ldy);
+/// The int8-tile weight formats and their x8 packed layouts (8 rows interleaved per block
+/// of 32 columns; each kind is one row of matmul.c's layout table). Swift's weight-format
+/// table (`WeightFormat.fast`) names a format's kind; nothing else switches on formats.
+///   Q4_1: ggml block_q4_1 (f16 d, f16 m, 16 nibble bytes; value = q * d + m)
+///   Q4_0: ggml block_q4_0 (f16 d, 16 nibble bytes; value = (q - 8) * d)
+///   Q8_0: ggml block_q8_0 (f16 d, 32 int8; value = q * d)
+typedef enum { EFF_X8_Q4_1 = 0, EFF_X8_Q4_0 = 1, EFF_X8_Q8_0 = 2 } eff_x8_kind;
 
-/// Q4_0 weights (ggml block_q4_0: f16 d, 16 nibble bytes, value = (q - 8) * d) times Q8A.
-void eff_matmul_q4_0(const uint8_t *w, size_t rowBytes, int rowBegin, int rowEnd, int nBlocks,
-                     const eff_q8a_block *x, int nTokens, float *y, int ldy);
+/// Weights of `kind` in ggml's row-major layout times Q8A activations: rows [rowBegin,
+/// rowEnd) for every token. `x` holds nTokens rows of `nBlocks` blocks each (row stride
+/// `nBlocks`); `y` is (nTokens, ldy) floats. Each group of 8 rows is packed into per-thread
+/// scratch when used (the fallback when there is no packed copy; same bits as eff_matmul_x8).
+void eff_matmul_q(eff_x8_kind kind, const uint8_t *w, size_t rowBytes, int rowBegin, int rowEnd, int nBlocks,
+                  const eff_q8a_block *x, int nTokens, float *y, int ldy);
 
-/// Q8_0 weights (ggml block_q8_0: f16 d, 32 int8) times Q8A activations.
-void eff_matmul_q8_0(const uint8_t *w, size_t rowBytes, int rowBegin, int rowEnd, int nBlocks,
-                     const eff_q8a_block *x, int nTokens, float *y, int ldy);
-
-/// Bytes of the x8 layout of a `rows` x `nBlocks * 32` matrix of kind 0 (Q4_1), 1 (Q4_0)
-/// or 2 (Q8_0): 8 rows interleaved per block (see matmul.c), rows padded to a multiple of 8.
-/// Q4_1 and Q4_0 take as many bytes per row as ggml's layout (plus padding rows), Q8_0
-/// 288 / 272 as many (it also stores each row's block sum, for VNNI).
-size_t eff_x8_bytes(int kind, int rows, int nBlocks);
+/// Bytes of the x8 layout of a `rows` x `nBlocks * 32` matrix of `kind`, rows padded to a
+/// multiple of 8. Q4_1 and Q4_0 take as many bytes per row as ggml's layout (plus padding
+/// rows), Q8_0 288 / 272 as many (it also stores each row's block sum, for VNNI).
+size_t eff_x8_bytes(eff_x8_kind kind, int rows, int nBlocks);
 
 /// Packs rows [rowBegin, rowEnd) (rowBegin a multiple of 8) of the ggml-layout matrix `w`
 /// (`rows` rows of `rowBytes`) into `packed` (eff_x8_bytes in size).
-void eff_x8_pack(int kind, const uint8_t *w, size_t rowBytes, int rows, int rowBegin, int rowEnd, int nBlocks,
-                 uint8_t *packed);
+void eff_x8_pack(eff_x8_kind kind, const uint8_t *w, size_t rowBytes, int rows, int rowBegin, int rowEnd,
+                 int nBlocks, uint8_t *packed);
 
-/// The quantized matmuls above from a matrix packed by eff_x8_pack: rows [rowBegin, rowEnd)
-/// (any bounds), bit-identical to eff_matmul_q4_1 / q4_0 / q8_0 on the ggml layout.
-void eff_matmul_x8(int kind, const uint8_t *packed, int rowBegin, int rowEnd, int nBlocks,
+/// eff_matmul_q from a matrix packed by eff_x8_pack: rows [rowBegin, rowEnd) (any
+/// bounds), bit-identical to eff_matmul_q on the ggml layout.
+void eff_matmul_x8(eff_x8_kind kind, const uint8_t *packed, int rowBegin, int rowEnd, int nBlocks,
                    const eff_q8a_block *x, int nTokens, float *y, int ldy);
 
 /// F16 weights times float activations (`x` is (nTokens, ldx)); `cols` any multiple of 8

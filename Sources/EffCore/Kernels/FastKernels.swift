@@ -20,6 +20,16 @@ import CEffKernels
 /// 512-bit register holds two groups (16 rows) with the same per-lane arithmetic: 1536x576
 /// Q4_1 at 8 and 64 tokens took half the time of the 256-bit tiles on this Zen 5.
 ///
+/// Plain AVX2 (no VNNI) runs 4 tokens per pass (8 spilled registers) and every path takes
+/// many tokens in slices of 64 (matmul_body.h). On the AVX2-only AMD EPYC these kernels were
+/// tuned on (family 23 model 1, Zen 1: each 256-bit op is two 128-bit halves, and
+/// vpmaddubsw / vpmaddwd issue on one pipe) a 1536x576 Q4_1 product ran at ~27 GMAC/s per
+/// thread from 4 tokens on, before and after: one 8-row x 32-column block per token every
+/// ~18.6 cycles at the reported 2.0 GHz, the issue limit of 8 vpmaddubsw + 1 vpmaddwd there.
+/// The Q8_0 head needs a vpmaddwd per group (its pairs reach 32512) and ran at ~16 GMAC/s.
+/// Batched decode and prefill on that CPU are bound by this int8 multiply throughput as long
+/// as results stay bit-identical (per block: convert, scale, FMA, in order).
+///
 /// Why C and not Swift (measured, CPU time per 1536x576 Q4_1 matrix-vector product, one
 /// thread): the best Swift form (plain loops over `UnsafePointer`, the nibble/int8 dot as an
 /// `Int32` loop that LLVM vectorizes, STYLE.md) took 66 us; C intrinsics took 29 us. So the
@@ -46,8 +56,8 @@ public enum FastKernels {
                                           packedWeights: Bool) {
         let rows = w.rows, cols = w.cols, rowBytes = w.rowBytes
         let ldy = Int32(rows)
-        switch w.type {
-        case .q4_1, .q4_0, .q8_0:
+        switch w.format.fast {
+        case .int8Tiles:
             let nBlocks = cols / 32
             let pw = packedWeights ? w.packed?.pointer(for: w, pool: pool) : nil
             let xq = quantizeActivations(x, cols: cols, nTokens: nTokens, pool: pool)
@@ -66,7 +76,7 @@ public enum FastKernels {
                 eff_matmul_f32(wp, rowBytes, Int32(r.lowerBound), Int32(r.upperBound), Int32(cols),
                                x, Int32(cols), Int32(nTokens), y, ldy)
             }
-        default:
+        case nil:
             KernelsReference.matmul(w, x: x, nTokens: nTokens, y: y)
         }
     }
@@ -82,8 +92,8 @@ public enum FastKernels {
                               _ c: (WeightMatrix, UnsafeMutablePointer<Float>)? = nil,
                               pool: ComputePool = .shared) {
         let wa = a.0, wb = b.0
-        let fusable = wa.type.isQuantizedForFastKernels && wb.type == wa.type && wb.cols == wa.cols
-            && (c.map { $0.0.type == wa.type && $0.0.cols == wa.cols } ?? true)
+        let fusable = wa.format.fast?.packing != nil && wb.format == wa.format && wb.cols == wa.cols
+            && (c.map { $0.0.format == wa.format && $0.0.cols == wa.cols } ?? true)
         guard fusable, nTokens > 0 else {
             matmul(wa, x: x, nTokens: nTokens, y: a.1, pool: pool)
             matmul(wb, x: x, nTokens: nTokens, y: b.1, pool: pool)
@@ -119,15 +129,11 @@ public enum FastKernels {
         guard !rows.isEmpty else { return }
         let lo = Int32(rows.lowerBound), hi = Int32(rows.upperBound)
         let nb = Int32(w.cols / 32), nt = Int32(nTokens), ldy = Int32(w.rows)
-        if let packed, let kind = PackedWeights.kind(w.type) {
+        guard let kind = w.format.fast?.packing else { return }
+        if let packed {
             eff_matmul_x8(kind, packed.assumingMemoryBound(to: UInt8.self), lo, hi, nb, xq, nt, y, ldy)
-            return
-        }
-        let wp = w.data.assumingMemoryBound(to: UInt8.self)
-        switch w.type {
-        case .q4_1: eff_matmul_q4_1(wp, w.rowBytes, lo, hi, nb, xq, nt, y, ldy)
-        case .q4_0: eff_matmul_q4_0(wp, w.rowBytes, lo, hi, nb, xq, nt, y, ldy)
-        default: eff_matmul_q8_0(wp, w.rowBytes, lo, hi, nb, xq, nt, y, ldy)
+        } else {
+            eff_matmul_q(kind, w.data.assumingMemoryBound(to: UInt8.self), w.rowBytes, lo, hi, nb, xq, nt, y, ldy)
         }
     }
 
@@ -173,11 +179,6 @@ public enum FastKernels {
                                     n: Int, headSize: Int, out: UnsafeMutablePointer<Float>) {
         eff_attn_mix_f32(probs, values, stride, Int32(n), Int32(headSize), out)
     }
-}
-
-extension GGMLType {
-    /// Formats the fast kernels multiply as int8 dot products (Q4_1, Q4_0, Q8_0).
-    var isQuantizedForFastKernels: Bool { self == .q4_1 || self == .q4_0 || self == .q8_0 }
 }
 
 extension FastKernels {

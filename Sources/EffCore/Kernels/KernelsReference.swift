@@ -13,7 +13,7 @@ public enum KernelsReference {
     /// each weight row is dequantized once into scratch and dotted with every token.
     public static func matmul(_ w: WeightMatrix, x: UnsafePointer<Float>, nTokens: Int,
                               y: UnsafeMutablePointer<Float>) {
-        guard nTokens > 0, let k = w.type.rowKernels else { return }
+        guard nTokens > 0, let k = w.format.reference else { return }
         let rows = w.rows, cols = w.cols
         if nTokens == 1 {
             let dot = k.dotRow

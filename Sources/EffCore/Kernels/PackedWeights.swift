@@ -2,7 +2,8 @@ import CEffKernels
 import Foundation
 
 /// A quantized matrix repacked for the fast kernels: 8 rows interleaved per block of 32
-/// columns (the "x8" layout of CEffKernels/matmul.c), built once on first use.
+/// columns (the "x8" layout of CEffKernels/matmul.c), built once on first use. Which layout
+/// is the format's `WeightFormat.fast` entry (`.int8Tiles(kind)`).
 ///
 /// The 8-row tiles read weights in this layout; from ggml's row-major blocks they would
 /// re-pack each group of 8 rows on every product (a transpose of 4-byte groups plus the
@@ -20,19 +21,9 @@ public final class PackedWeights: @unchecked Sendable {
 
     deinit { free(storage) }
 
-    /// The kernels' format code: 0 Q4_1, 1 Q4_0, 2 Q8_0; nil for formats they do not pack.
-    static func kind(_ type: GGMLType) -> Int32? {
-        switch type {
-        case .q4_1: return 0
-        case .q4_0: return 1
-        case .q8_0: return 2
-        default: return nil
-        }
-    }
-
     /// Bytes the packed copy of `w` takes (0 for formats that are not packed).
     public static func byteCount(_ w: WeightMatrix) -> Int {
-        guard let k = kind(w.type) else { return 0 }
+        guard let k = w.format.fast?.packing else { return 0 }
         return eff_x8_bytes(k, Int32(w.rows), Int32(w.cols / 32))
     }
 
@@ -50,7 +41,7 @@ public final class PackedWeights: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         if let storage { return UnsafeRawPointer(storage) }
-        guard !failed, let k = Self.kind(w.type), w.rows > 0 else { return nil }
+        guard !failed, let k = w.format.fast?.packing, w.rows > 0 else { return nil }
         let bytes = Self.byteCount(w)
         guard let p = malloc(bytes) else {
             failed = true

@@ -1,6 +1,6 @@
-/// The per-format row operations, chosen once per call from a type's traits.
+/// The per-format row operations, chosen once per call from a format's table row.
 ///
-/// `GGMLType.rowKernels` is the kernel column of the traits table (ggml's
+/// `WeightFormat.reference` is the kernel column of the weight-format table (ggml's
 /// `type_traits[type].to_float / vec_dot / from_float_ref`): nil for formats effterm can
 /// describe but not compute. Callers look the table up once per row or per matrix, never
 /// per element. These are the reference codecs, kept forever as the oracle for fast paths.
@@ -11,61 +11,42 @@ public struct QuantRowKernels: Sendable {
     public let dotRow: @Sendable (_ src: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ count: Int) -> Float
     /// `dst = quantize(src[0..<count])`, rounding as ggml's `quantize_row_*_ref`.
     public let quantizeRow: @Sendable (_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer, _ count: Int) -> Void
+
+    public init(dequantizeRow: @escaping @Sendable (UnsafeRawPointer, UnsafeMutablePointer<Float>, Int) -> Void,
+                dotRow: @escaping @Sendable (UnsafeRawPointer, UnsafePointer<Float>, Int) -> Float,
+                quantizeRow: @escaping @Sendable (UnsafePointer<Float>, UnsafeMutableRawPointer, Int) -> Void) {
+        self.dequantizeRow = dequantizeRow
+        self.dotRow = dotRow
+        self.quantizeRow = quantizeRow
+    }
 }
 
 /// Why a row operation was refused.
 public enum QuantError: Error, Equatable, CustomStringConvertible {
-    /// The format has no kernels in effterm (see `GGMLType.isComputable`).
+    /// The ggml format has no kernels in effterm (see `WeightFormat.isComputable`).
     case unsupportedType(GGMLType)
-    /// `count` is not a whole number of the format's blocks.
+    /// `count` is not a whole number of the ggml format's blocks.
     case partialBlock(type: GGMLType, count: Int)
+    /// A format outside ggml's ids that has no kernels.
+    case unsupportedFormat(String)
+    /// `count` is not a whole number of a non-ggml format's blocks.
+    case partialFormatBlock(format: String, blockSize: Int, count: Int)
 
     public var description: String {
         switch self {
         case .unsupportedType(let t):
-            return "tensor format \(t.traits.name) has no kernels in effterm (computable: F32, F16, Q8_0, Q4_0, Q4_1)"
+            return "tensor format \(t.traits.name) has no kernels in effterm (computable: \(WeightFormat.computableNames))"
+        case .unsupportedFormat(let name):
+            return "tensor format \(name) has no kernels in effterm (computable: \(WeightFormat.computableNames))"
         case .partialBlock(let t, let count):
             return "\(count) elements is not a whole number of \(t.traits.name) blocks of \(t.traits.blockSize)"
+        case .partialFormatBlock(let name, let blockSize, let count):
+            return "\(count) elements is not a whole number of \(name) blocks of \(blockSize)"
         }
     }
 }
 
-extension GGMLType {
-    /// Reference row kernels for this format, or nil when it is not computable.
-    public var rowKernels: QuantRowKernels? {
-        switch self {
-        case .f32:
-            return QuantRowKernels(dequantizeRow: { QuantBlocks.dequantizeF32($0, $1, $2) },
-                                   dotRow: { QuantBlocks.dotF32($0, $1, $2) },
-                                   quantizeRow: { QuantBlocks.quantizeF32($0, $1, $2) })
-        case .f16:
-            return QuantRowKernels(dequantizeRow: { QuantBlocks.dequantizeF16($0, $1, $2) },
-                                   dotRow: { QuantBlocks.dotF16($0, $1, $2) },
-                                   quantizeRow: { QuantBlocks.quantizeF16($0, $1, $2) })
-        case .q8_0:
-            return QuantRowKernels(dequantizeRow: { QuantBlocks.dequantizeQ8_0($0, $1, $2) },
-                                   dotRow: { QuantBlocks.dotQ8_0($0, $1, $2) },
-                                   quantizeRow: { QuantBlocks.quantizeQ8_0($0, $1, $2) })
-        case .q4_0:
-            return QuantRowKernels(dequantizeRow: { QuantBlocks.dequantizeQ4_0($0, $1, $2) },
-                                   dotRow: { QuantBlocks.dotQ4_0($0, $1, $2) },
-                                   quantizeRow: { QuantBlocks.quantizeQ4_0($0, $1, $2) })
-        case .q4_1:
-            return QuantRowKernels(dequantizeRow: { QuantBlocks.dequantizeQ4_1($0, $1, $2) },
-                                   dotRow: { QuantBlocks.dotQ4_1($0, $1, $2) },
-                                   quantizeRow: { QuantBlocks.quantizeQ4_1($0, $1, $2) })
-        default:
-            return nil
-        }
-    }
-
-    /// The kernels for a row of `count` elements, or a typed error naming why not.
-    public func checkedRowKernels(count: Int) throws -> QuantRowKernels {
-        guard let k = rowKernels else { throw QuantError.unsupportedType(self) }
-        guard rowBytes(count) != nil else { throw QuantError.partialBlock(type: self, count: count) }
-        return k
-    }
-
+extension WeightFormat {
     /// Dequantizes one row of `count` elements from `src` into `dst`.
     public func dequantizeRow(_ src: UnsafeRawPointer, into dst: UnsafeMutablePointer<Float>, count: Int) throws {
         try checkedRowKernels(count: count).dequantizeRow(src, dst, count)
@@ -83,13 +64,11 @@ extension GGMLType {
 
     /// Convenience for tests and tools: quantizes an array into a fresh byte array.
     public func quantize(_ values: [Float]) throws -> [UInt8] {
-        _ = try checkedRowKernels(count: values.count)
+        let k = try checkedRowKernels(count: values.count)
         if values.isEmpty { return [] }
         var out = [UInt8](repeating: 0, count: rowBytes(values.count)!)
-        try values.withUnsafeBufferPointer { src in
-            try out.withUnsafeMutableBytes { dst in
-                try quantizeRow(src.baseAddress!, into: dst.baseAddress!, count: values.count)
-            }
+        values.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBytes { dst in k.quantizeRow(src.baseAddress!, dst.baseAddress!, values.count) }
         }
         return out
     }
@@ -97,7 +76,10 @@ extension GGMLType {
     /// Convenience for tests and tools: dequantizes `count` elements from a byte array.
     public func dequantize(_ bytes: [UInt8], count: Int) throws -> [Float] {
         let k = try checkedRowKernels(count: count)
-        guard bytes.count >= rowBytes(count)! else { throw QuantError.partialBlock(type: self, count: count) }
+        guard bytes.count >= rowBytes(count)! else {
+            throw ggmlType.map { QuantError.partialBlock(type: $0, count: count) }
+                ?? QuantError.partialFormatBlock(format: name, blockSize: blockSize, count: count)
+        }
         if count == 0 { return [] }
         var out = [Float](repeating: 0, count: count)
         bytes.withUnsafeBytes { src in
@@ -105,4 +87,33 @@ extension GGMLType {
         }
         return out
     }
+}
+
+extension GGMLType {
+    /// Reference row kernels for this format, or nil when it is not computable.
+    public var rowKernels: QuantRowKernels? { traits.reference }
+
+    /// The kernels for a row of `count` elements, or a typed error naming why not.
+    public func checkedRowKernels(count: Int) throws -> QuantRowKernels { try traits.checkedRowKernels(count: count) }
+
+    /// Dequantizes one row of `count` elements from `src` into `dst`.
+    public func dequantizeRow(_ src: UnsafeRawPointer, into dst: UnsafeMutablePointer<Float>, count: Int) throws {
+        try traits.dequantizeRow(src, into: dst, count: count)
+    }
+
+    /// The dot product of one stored row with an f32 vector of `count` elements.
+    public func dotRow(_ src: UnsafeRawPointer, _ x: UnsafePointer<Float>, count: Int) throws -> Float {
+        try traits.dotRow(src, x, count: count)
+    }
+
+    /// Quantizes `count` f32 values into `dst` (`rowBytes(count)` bytes) as ggml rounds.
+    public func quantizeRow(_ src: UnsafePointer<Float>, into dst: UnsafeMutableRawPointer, count: Int) throws {
+        try traits.quantizeRow(src, into: dst, count: count)
+    }
+
+    /// Convenience for tests and tools: quantizes an array into a fresh byte array.
+    public func quantize(_ values: [Float]) throws -> [UInt8] { try traits.quantize(values) }
+
+    /// Convenience for tests and tools: dequantizes `count` elements from a byte array.
+    public func dequantize(_ bytes: [UInt8], count: Int) throws -> [Float] { try traits.dequantize(bytes, count: count) }
 }
