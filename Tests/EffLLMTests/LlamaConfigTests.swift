@@ -129,7 +129,7 @@ import Testing
             })
         }
         #expect(throws: LlamaModelError.tensorType(tensor: "blk.0.attn_q.weight", type: "I8",
-                                                   reason: "no kernels for this format (computable: F32, F16, Q8_0, Q4_0, Q4_1)")) {
+                                                   reason: "no kernels for this format (computable: F32, F16, Q4_0, Q4_1, Q8_0)")) {
             try LlamaModel(gguf: try Self.file {
                 let i = $0.tensors.firstIndex { $0.nameBytes == Array("blk.0.attn_q.weight".utf8) }!
                 $0.tensors[i] = .pattern("blk.0.attn_q.weight", dims: [64, 64], type: .i8)

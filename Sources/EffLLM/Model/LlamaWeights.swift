@@ -135,7 +135,7 @@ public final class LlamaWeights: @unchecked Sendable {
             let t = try info(name, [cols, rows])  // ggml order: row length first
             guard t.type.isComputable else {
                 throw LlamaModelError.tensorType(tensor: name, type: t.type.traits.name,
-                                                 reason: "no kernels for this format (computable: F32, F16, Q8_0, Q4_0, Q4_1)")
+                                                 reason: "no kernels for this format (computable: \(WeightFormat.computableNames))")
             }
             let bytes = gguf.data(for: t)
             let w = try WeightMatrix(type: t.type, data: bytes.baseAddress!, rows: rows, cols: cols)
