@@ -199,4 +199,36 @@ int eff_pool_in_task(void);
 /// Sets how long idle workers spin before parking (microseconds).
 void eff_pool_set_spin(eff_pool *pool, int spin_us);
 
+
+// ---- DiT (dit_kernels.c) ---------------------------------------------------------------------
+
+/// Floats of a `rows` x `cols` f32 matrix packed by eff_dit_pack16_f32 (rows padded to 16).
+size_t eff_dit_packed16_floats(int rows, int cols);
+
+/// Packs W(rows, cols) row-major into panels of 16 output rows: panel p holds, for each k,
+/// W[16p + j][k] for j in 0..<16 (zero past `rows`), so one k reads 16 consecutive floats.
+void eff_dit_pack16_f32(const float *w, int rows, int cols, float *packed);
+
+/// Y(nTokens, rows) = X(nTokens, cols) · W^T + bias (bias may be NULL) for the output rows of
+/// panels [panelBegin, panelEnd) (16 rows each), W packed by eff_dit_pack16_f32. Every
+/// output element is computed the same way whatever the panel range or token count.
+void eff_dit_gemm_f32(const float *packed, const float *bias, int rows, int cols, int panelBegin, int panelEnd,
+                      const float *x, int ldx, int nTokens, float *y, int ldy);
+
+/// In-place GELU, tanh form: x <- x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+void eff_dit_gelu_tanh_f32(float *x, int n);
+
+/// In-place SiLU: x <- x / (1 + e^-x).
+void eff_dit_silu_f32(float *x, int n);
+
+/// Scratch floats eff_dit_attention_head needs for `n` tokens and heads of `headSize`.
+size_t eff_dit_attention_scratch_floats(int n, int headSize);
+
+/// Non-causal softmax attention of one head over one image's `n` tokens: `qkv` rows of
+/// 3·dim floats (q | k | v, heads contiguous within each), output head slice of rows of
+/// `ldo` floats. `window` < 0 attends to all tokens; otherwise query i attends to
+/// [i - window, i + window] clipped to the image (a 1-D band over raster order).
+void eff_dit_attention_head(const float *qkv, int n, int dim, int headSize, int head, float scale, int window,
+                            float *out, int ldo, float *scratch);
+
 #endif

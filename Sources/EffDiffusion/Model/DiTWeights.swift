@@ -1,3 +1,4 @@
+import CEffKernels
 import EffCore
 import Foundation
 
@@ -22,6 +23,8 @@ public final class DiTWeights: @unchecked Sendable {
     public struct Linear {
         public let w: WeightMatrix
         public let b: UnsafePointer<Float>   // (out)
+        /// W in panels of 16 output rows (`eff_dit_pack16_f32`), for the DiT GEMM.
+        public let packed: UnsafePointer<Float>
         public var rows: Int { w.rows }
         public var cols: Int { w.cols }
     }
@@ -48,6 +51,8 @@ public final class DiTWeights: @unchecked Sendable {
     public let parameterCount: Int
 
     private let storage: UnsafeMutableBufferPointer<Float>
+    /// The packed copies of every linear weight (built once at load).
+    private var packedStorage: [UnsafeMutablePointer<Float>] = []
 
     /// Binds every tensor, checking names and shapes against `config`.
     public init(config c: DiTConfig, file: SafeTensorsFile) throws {
@@ -97,8 +102,13 @@ public final class DiTWeights: @unchecked Sendable {
         }
         let base = UnsafePointer(storage.baseAddress!)
         func ptr(_ n: String) -> UnsafePointer<Float> { base + offsets[n]! }
+        var packedBuffers: [UnsafeMutablePointer<Float>] = []
         func linear(_ w: String, _ b: String, _ rows: Int, _ cols: Int) throws -> Linear {
-            Linear(w: try WeightMatrix(type: .f32, data: UnsafeRawPointer(ptr(w)), rows: rows, cols: cols), b: ptr(b))
+            let packed = UnsafeMutablePointer<Float>.allocate(capacity: eff_dit_packed16_floats(Int32(rows), Int32(cols)))
+            eff_dit_pack16_f32(ptr(w), Int32(rows), Int32(cols), packed)
+            packedBuffers.append(packed)
+            return Linear(w: try WeightMatrix(type: .f32, data: UnsafeRawPointer(ptr(w)), rows: rows, cols: cols),
+                          b: ptr(b), packed: packed)
         }
         patchEmbed = try linear(Names.patchEmbedW, Names.patchEmbedB, c.dim, c.patchDim)
         posEmbed = ptr(Names.posEmbed)
@@ -115,7 +125,11 @@ public final class DiTWeights: @unchecked Sendable {
         }
         finalAda = try linear(Names.finalAdaW, Names.finalAdaB, 2 * c.dim, c.dim)
         final = try linear(Names.finalW, Names.finalB, c.patchDim, c.dim)
+        packedStorage = packedBuffers
     }
 
-    deinit { storage.deallocate() }
+    deinit {
+        storage.deallocate()
+        for p in packedStorage { p.deallocate() }
+    }
 }

@@ -8,9 +8,13 @@ public struct GenerationRequest: Equatable, Sendable {
     public var steps: Int
     public var guidance: Float
     public var seed: UInt64
+    /// DiTFastAttn modes per (step, block); nil = full attention everywhere.
+    public var attention: DiTAttentionSchedule?
 
-    public init(classID: Int, sampler: SamplerKind = .dpmpp2m, steps: Int = 20, guidance: Float = 3, seed: UInt64 = 0) {
+    public init(classID: Int, sampler: SamplerKind = .dpmpp2m, steps: Int = 20, guidance: Float = 3, seed: UInt64 = 0,
+                attention: DiTAttentionSchedule? = nil) {
         self.classID = classID; self.sampler = sampler; self.steps = steps; self.guidance = guidance; self.seed = seed
+        self.attention = attention
     }
 }
 
@@ -25,6 +29,8 @@ public struct GenerationResult: Sendable {
     public var forwardMilliseconds: Double
     /// False when the run was cancelled before the last step (`planar` is then partial).
     public var completed: Bool = true
+    /// Steps where the attention plan asked for a cache that was not there (ran full attention).
+    public var attentionFallbacks = 0
     public var millisecondsPerStep: Double { evaluations > 0 ? totalMilliseconds / Double(evaluations) : 0 }
 }
 
@@ -46,13 +52,14 @@ public struct ImageGenerator: Sendable {
         let start = DispatchTime.now().uptimeNanoseconds
         var rng = GaussianNoise(seed: r.seed)
         var x = rng.fill(model.config.imageFloats)
-        var guided = GuidedDiT(model: model, classID: r.classID, guidance: r.guidance)
+        var guided = GuidedDiT(model: model, classID: r.classID, guidance: r.guidance, attention: r.attention)
         let sampler = Sampler(kind: r.sampler, steps: r.steps, schedule: guided.schedule)
         let completed = sampler.run(&x, model: &guided, noise: &rng, shouldStop: shouldStop, onStep: onStep)
         let total = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
         let s = model.config.imageSize
         return GenerationResult(planar: x, image: RGBImage(planar: x, width: s, height: s),
                                 evaluations: guided.evaluations, totalMilliseconds: total,
-                                forwardMilliseconds: guided.forwardSeconds * 1000, completed: completed)
+                                forwardMilliseconds: guided.forwardSeconds * 1000, completed: completed,
+                                attentionFallbacks: guided.attentionFallbacks)
     }
 }

@@ -78,48 +78,76 @@ public struct Sampler {
     public func run<P: DataPredictor>(_ x: inout [Float], model: inout P, noise: inout GaussianNoise,
                                       shouldStop: () -> Bool = { false },
                                       onStep: (SamplerStep) -> Void = { _ in }) -> Bool {
-        let taus = self.taus
-        let n = taus.count - 1
-        let count = x.count
-        var x0 = [Float](repeating: 0, count: count)
-        var prevX0 = [Float](repeating: 0, count: count)
-        var prevH: Double? = nil
-        for i in 0..<n {
+        var cursor = SamplerCursor(self, count: x.count)
+        var x0 = [Float](repeating: 0, count: x.count)
+        while !cursor.isFinished {
             if shouldStop() { return false }
-            let s = taus[i], t = taus[i + 1]
-            model.predictX0(x, tau: s, into: &x0)
-            onStep(SamplerStep(index: i, count: n, tau: s, x0: x0))
-            let (aS, sS) = schedule.alphaSigma(at: s)
-            let (aT, sT) = schedule.alphaSigma(at: t)
-            switch kind {
-            case .ddpm:
-                // β = 1 − ᾱ_s/ᾱ_t; mean = α_t·β/(1−ᾱ_s)·x̂₀ + √(1−β)·(1−ᾱ_t)/(1−ᾱ_s)·x_s
-                let abS = aS * aS, abT = aT * aT
-                let beta = 1 - abS / abT
-                let c0 = Float(aT * beta / (1 - abS)), cx = Float((1 - beta).squareRoot() * (1 - abT) / (1 - abS))
-                let sd = Float((beta * (1 - abT) / (1 - abS)).squareRoot())
-                for j in 0..<count { x[j] = c0 * x0[j] + cx * x[j] + sd * noise.next() }
-            case .ddim where eta > 0:
-                let c = eta * (sT / sS) * max(0, 1 - (aS * aS) / (aT * aT)).squareRoot()
-                let ce = Float(max(0, sT * sT - c * c).squareRoot())
-                for j in 0..<count {
-                    let eps = (x[j] - Float(aS) * x0[j]) / Float(sS)
-                    x[j] = Float(aT) * x0[j] + ce * eps + Float(c) * noise.next()
-                }
-            case .ddim, .dpmpp2m:
-                let h = (log(aT) - log(sT)) - (log(aS) - log(sS))
-                let cx = Float(sT / sS), cd = Float(-aT * expm1(-h))
-                let lowerFinal = i == n - 1 && n < 15
-                if kind == .dpmpp2m, maxOrder >= 2, let ph = prevH, !lowerFinal {
-                    let k = Float(1 / (2 * (ph / h)))
-                    for j in 0..<count { x[j] = cx * x[j] + cd * (x0[j] + k * (x0[j] - prevX0[j])) }
-                } else {
-                    for j in 0..<count { x[j] = cx * x[j] + cd * x0[j] }
-                }
-                prevH = h
-                swap(&prevX0, &x0)
-            }
+            model.predictX0(x, tau: cursor.tau, into: &x0)
+            onStep(SamplerStep(index: cursor.index, count: cursor.count, tau: cursor.tau, x0: x0))
+            cursor.advance(&x, x0: &x0, noise: &noise)
         }
         return true
+    }
+}
+
+/// A sampler run one model evaluation at a time: read `tau`, evaluate the model there, then
+/// `advance` with its x̂₀. `Sampler.run` is this loop; calibration searches that try several
+/// model variants at one step before committing to one drive it directly.
+public struct SamplerCursor {
+    public let sampler: Sampler
+    public let taus: [Double]
+    /// Evaluations done so far (the index of the next one).
+    public private(set) var index = 0
+    private var prevX0: [Float]
+    private var prevH: Double? = nil
+
+    public init(_ sampler: Sampler, count: Int) {
+        self.sampler = sampler
+        taus = sampler.taus
+        prevX0 = [Float](repeating: 0, count: count)
+    }
+
+    /// Total model evaluations.
+    public var count: Int { taus.count - 1 }
+    public var isFinished: Bool { index >= count }
+    /// Where the next evaluation happens.
+    public var tau: Double { taus[index] }
+
+    /// One update from τ_index to τ_index+1 given x̂₀(x, τ_index); `x0` may be swapped with
+    /// the cursor's history buffer (its contents are unspecified afterwards).
+    public mutating func advance(_ x: inout [Float], x0: inout [Float], noise: inout GaussianNoise) {
+        let i = index, n = self.count, len = x.count, kind = sampler.kind, schedule = sampler.schedule
+        let s = taus[i], t = taus[i + 1]
+        let (aS, sS) = schedule.alphaSigma(at: s)
+        let (aT, sT) = schedule.alphaSigma(at: t)
+        switch kind {
+        case .ddpm:
+            // β = 1 − ᾱ_s/ᾱ_t; mean = α_t·β/(1−ᾱ_s)·x̂₀ + √(1−β)·(1−ᾱ_t)/(1−ᾱ_s)·x_s
+            let abS = aS * aS, abT = aT * aT
+            let beta = 1 - abS / abT
+            let c0 = Float(aT * beta / (1 - abS)), cx = Float((1 - beta).squareRoot() * (1 - abT) / (1 - abS))
+            let sd = Float((beta * (1 - abT) / (1 - abS)).squareRoot())
+            for j in 0..<len { x[j] = c0 * x0[j] + cx * x[j] + sd * noise.next() }
+        case .ddim where sampler.eta > 0:
+            let c = sampler.eta * (sT / sS) * max(0, 1 - (aS * aS) / (aT * aT)).squareRoot()
+            let ce = Float(max(0, sT * sT - c * c).squareRoot())
+            for j in 0..<len {
+                let eps = (x[j] - Float(aS) * x0[j]) / Float(sS)
+                x[j] = Float(aT) * x0[j] + ce * eps + Float(c) * noise.next()
+            }
+        case .ddim, .dpmpp2m:
+            let h = (log(aT) - log(sT)) - (log(aS) - log(sS))
+            let cx = Float(sT / sS), cd = Float(-aT * expm1(-h))
+            let lowerFinal = i == n - 1 && n < 15
+            if kind == .dpmpp2m, sampler.maxOrder >= 2, let ph = prevH, !lowerFinal {
+                let k = Float(1 / (2 * (ph / h)))
+                for j in 0..<len { x[j] = cx * x[j] + cd * (x0[j] + k * (x0[j] - prevX0[j])) }
+            } else {
+                for j in 0..<len { x[j] = cx * x[j] + cd * x0[j] }
+            }
+            prevH = h
+            swap(&prevX0, &x0)
+        }
+        index += 1
     }
 }

@@ -10,7 +10,8 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure the engines: LLM speed (default) or Skeleton-of-Thought against normal decoding.",
-        subcommands: [LLMBenchCommand.self, SoTBenchCommand.self],
+        subcommands: [LLMBenchCommand.self, SoTBenchCommand.self,
+                       DiffuseBenchCommand.self],  // diffusion: DiffuseBenchCommand.swift
         defaultSubcommand: LLMBenchCommand.self)
 }
 

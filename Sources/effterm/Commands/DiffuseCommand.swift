@@ -1,6 +1,8 @@
 import ArgumentParser
 import EffCore
 import EffDiffusion
+import EffEngine
+import EffTechniques
 import EffTUI
 import Foundation
 
@@ -15,7 +17,11 @@ struct DiffuseCommand: ParsableCommand {
         time), ddpm (ancestral over all 1000 timesteps; --steps is ignored). Classifier-free \
         guidance runs the conditional and unconditional rows as one batch of 2. \
         --grid K writes K samples per class (rows = classes, seeds seed..seed+K-1) as one \
-        PNG for Tools/dit/evaluate.py.
+        PNG for Tools/dit/evaluate.py. \
+        --plan FILE runs a DiTFastAttn plan (per step and block: full, asc, wars, wars+asc or \
+        ast attention); --calibrate-plan FILE searches one (the authors' greedy search under \
+        threshold --delta on --calibration images) for the given sampler, steps and cfg, \
+        writes it and exits.
         """)
 
     @Option(name: .customLong("class"), help: "Class name or id (see --list-classes).")
@@ -63,6 +69,21 @@ struct DiffuseCommand: ParsableCommand {
     @Flag(help: "Print one JSON object (timings, class, sampler, steps, output path).")
     var json = false
 
+    @Option(help: "A DiTFastAttn plan file to sample with (see --calibrate-plan).")
+    var plan: String?
+
+    @Option(help: "Search a DiTFastAttn plan for these settings, write it to this file and exit.")
+    var calibratePlan: String?
+
+    @Option(help: "Plan search threshold delta (with --calibrate-plan).")
+    var delta: Double = 0.05
+
+    @Option(help: "Calibration images for the plan search (classes spread, seeds 10000...).")
+    var calibration: Int = 8
+
+    @Option(help: "Band half-width in tokens for window attention (with --calibrate-plan).")
+    var window: Int = 8
+
     @OptionGroup var compute: ComputeOptions
 
     func run() throws {
@@ -78,13 +99,24 @@ struct DiffuseCommand: ParsableCommand {
         }
         guard steps >= 1, steps <= 10_000 else { throw ValidationError("--steps must be in 1...10000") }
         guard upscale >= 1, upscale <= 64 else { throw ValidationError("--upscale must be in 1...64") }
+        let schedule = NoiseSchedule(cosineWithTimesteps: bundle.config.timesteps)
+        let evals = Sampler(kind: kind, steps: steps, schedule: schedule).evaluations
+        if let out = calibratePlan { return try searchPlan(bundle, kind, writeTo: out) }
+        var attention: DiTAttentionSchedule?
+        if let path = plan {
+            do {
+                let p = try FastAttnPlan.load(path: path)
+                attention = try DiTFastAttn.schedule(p, config: bundle.config, steps: evals)
+            } catch let e as FastAttnPlan.LoadError { throw ValidationErrorParagraph("--plan \(path): \(e.description)") }
+        }
         let generator = ImageGenerator(model: bundle.model)
-        if let k = grid { return try runGrid(bundle, generator, kind, perClass: k) }
+        if let k = grid { return try runGrid(bundle, generator, kind, perClass: k, attention: attention) }
         guard let className else { throw ValidationError("--class is required (or --list-classes / --grid)") }
         let classID: Int
         do { classID = try bundle.classID(for: className) } catch let e as DiTError { throw ValidationErrorParagraph(e.description) }
 
-        let request = GenerationRequest(classID: classID, sampler: kind, steps: steps, guidance: cfg, seed: seed)
+        let request = GenerationRequest(classID: classID, sampler: kind, steps: steps, guidance: cfg, seed: seed,
+                                        attention: attention)
         var previewError: Error?
         if let dir = previews { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
         let size = bundle.config.imageSize
@@ -101,7 +133,7 @@ struct DiffuseCommand: ParsableCommand {
             "steps": result.evaluations, "cfg": Double(cfg), "seed": seed, "model": model, "out": out,
             "ms_per_image": round3(result.totalMilliseconds), "ms_per_step": round3(result.millisecondsPerStep),
             "ms_forward_total": round3(result.forwardMilliseconds),
-            "previews": previews as Any? ?? NSNull(),
+            "previews": previews as Any? ?? NSNull(), "plan": plan as Any? ?? NSNull(),
         ]
         if json { try printJSON(report) } else {
             print("\(bundle.classes[classID].name) (\(kind.rawValue), \(result.evaluations) steps, cfg \(cfg), seed \(seed)) -> \(out): "
@@ -109,7 +141,29 @@ struct DiffuseCommand: ParsableCommand {
         }
     }
 
-    private func runGrid(_ bundle: DiTBundle, _ generator: ImageGenerator, _ kind: SamplerKind, perClass k: Int) throws {
+    private func searchPlan(_ bundle: DiTBundle, _ kind: SamplerKind, writeTo path: String) throws {
+        guard kind != .ddpm else { throw ValidationError("--calibrate-plan needs --sampler dpmpp2m or ddim") }
+        guard (1...256).contains(calibration) else { throw ValidationError("--calibration must be in 1...256") }
+        guard delta >= 0, delta.isFinite else { throw ValidationError("--delta must be a number >= 0") }
+        guard window >= 1 else { throw ValidationError("--window must be at least 1") }
+        let sampler = Sampler(kind: kind, steps: steps, schedule: NoiseSchedule(cosineWithTimesteps: bundle.config.timesteps))
+        let inputs = DiTFastAttn.calibrationInputs(count: calibration, classes: bundle.config.numClasses)
+        let found = DiTFastAttn.search(model: bundle.model, modelName: model, sampler: sampler, guidance: cfg,
+                                       window: window, delta: delta, inputs: inputs)
+        try found.plan.encoded().write(to: URL(fileURLWithPath: path), options: .atomic)
+        let hist = FastAttnStrategy.allCases.map { "\($0.rawValue) \(found.plan.histogram[$0] ?? 0)" }.joined(separator: ", ")
+        if json {
+            try printJSON(["plan": path, "delta": delta, "steps": found.plan.steps, "layers": found.plan.layers,
+                           "histogram": Dictionary(uniqueKeysWithValues: found.plan.histogram.map { ($0.key.rawValue, $0.value) }),
+                           "trials": found.result.trials, "search_seconds": round3(found.seconds), "map": found.plan.map])
+        } else {
+            print("plan (delta \(delta), \(found.result.trials) trials, \(String(format: "%.1f", found.seconds)) s) -> \(path): \(hist)")
+            for (l, row) in found.plan.map.enumerated() { print("  block \(l): \(row)") }
+        }
+    }
+
+    private func runGrid(_ bundle: DiTBundle, _ generator: ImageGenerator, _ kind: SamplerKind, perClass k: Int,
+                         attention: DiTAttentionSchedule?) throws {
         guard k >= 1, k <= 1000 else { throw ValidationError("--grid must be in 1...1000") }
         let s = bundle.config.imageSize, n = bundle.classes.count
         var sheet = RGBImage(width: k * s, height: n * s)
@@ -117,7 +171,7 @@ struct DiffuseCommand: ParsableCommand {
         for c in 0..<n {
             for j in 0..<k {
                 let r = generator.generate(GenerationRequest(classID: c, sampler: kind, steps: steps, guidance: cfg,
-                                                             seed: seed &+ UInt64(j)))
+                                                             seed: seed &+ UInt64(j), attention: attention))
                 sheet.paste(r.image, x: j * s, y: c * s)
                 total += r.totalMilliseconds; evals += r.evaluations
             }

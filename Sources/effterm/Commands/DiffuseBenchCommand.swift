@@ -1,0 +1,181 @@
+import ArgumentParser
+import EffCore
+import EffDiffusion
+import EffEngine
+import EffTechniques
+import Foundation
+
+/// `effterm bench diffuse`: DiT sampling speed and paired quality, baseline against
+/// DiTFastAttn plans (and, for the kernel A/B, the general-purpose kernel path).
+struct DiffuseBenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "diffuse",
+        abstract: "Measure DiT sampling: baseline vs DiTFastAttn plans (ms/image, attention MACs, paired PSNR/SSIM).",
+        discussion: """
+        The baseline is dit-base with the given sampler (default 20-step DPM-Solver++ 2M, \
+        guidance 3, full attention, DiT kernels). Each variant generates the same --images \
+        images (classes round-robin, seeds 0...), interleaved image by image; speed is the \
+        median ms per image and the median per-image time ratio to the baseline; quality is \
+        paired PSNR/SSIM against the baseline's image on the same noise and class (PSNR of \
+        identical images is reported as 100). --deltas searches plans in this run (calibration \
+        on --calibration images with seeds 10000..., disjoint from the measured ones); --plans \
+        adds plan files. --kernels-ab adds the baseline on the general kernel surface (the path \
+        before the DiT kernels).
+        """)
+
+    @Option(help: "Shipped model: dit-base or dit-small.")
+    var model: String = "dit-base"
+
+    @Option(help: "Sampler steps.")
+    var steps: Int = 20
+
+    @Option(help: "Sampler: dpmpp2m or ddim.")
+    var sampler: String = "dpmpp2m"
+
+    @Option(help: "Classifier-free guidance scale.")
+    var cfg: Float = 3
+
+    @Option(help: "Measured images per variant.")
+    var images: Int = 24
+
+    @Option(help: "Plan search thresholds δ, comma-separated (empty: none).")
+    var deltas: String = "0.025,0.05,0.1,0.15"
+
+    @Option(help: "Calibration images for the plan search.")
+    var calibration: Int = 8
+
+    @Option(help: "Band half-width (tokens) for window attention in searched plans.")
+    var window: Int = 8
+
+    @Option(help: "Plan files to measure too, comma-separated.")
+    var plans: String?
+
+    @Option(help: "Directory to write the searched plans into (plan-delta-D.json).")
+    var writePlans: String?
+
+    @Option(help: "Fewer-step variants of the baseline sampler to measure too, comma-separated (e.g. 5,8,10).")
+    var stepsList: String = ""
+
+    @Flag(help: "Also measure the baseline on EffCore's general kernel surface.")
+    var kernelsAb = false
+
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    @OptionGroup var compute: ComputeOptions
+
+    func run() throws {
+        compute.apply()
+        let bundle: DiTBundle
+        do { bundle = try DiTBundle.bundled(model) } catch let e as DiTError { throw ValidationErrorParagraph(e.description) }
+        guard let kind = SamplerKind(rawValue: sampler), kind != .ddpm else {
+            throw ValidationError("--sampler must be dpmpp2m or ddim")
+        }
+        guard (1...1000).contains(steps) else { throw ValidationError("--steps must be in 1...1000") }
+        guard (1...10_000).contains(images) else { throw ValidationError("--images must be in 1...10000") }
+        guard (1...256).contains(calibration) else { throw ValidationError("--calibration must be in 1...256") }
+        guard window >= 1 else { throw ValidationError("--window must be at least 1") }
+        let deltaList = try deltas.split(separator: ",").map { s -> Double in
+            guard let d = Double(s.trimmingCharacters(in: .whitespaces)), d >= 0 else {
+                throw ValidationError("--deltas: '\(s)' is not a number >= 0")
+            }
+            return d
+        }
+        let c = bundle.config
+        let log: (String) -> Void = json ? { FileHandle.standardError.write(Data(($0 + "\n").utf8)) } : { print($0) }
+        let samplerValue = Sampler(kind: kind, steps: steps, schedule: NoiseSchedule(cosineWithTimesteps: c.timesteps))
+        let evals = samplerValue.evaluations
+
+        var variants = [DiffusionBench.Variant(name: "baseline")]
+        if kernelsAb { variants.append(.init(name: "baseline-surface-kernels", kernels: .surface)) }
+        for s in stepsList.split(separator: ",") {
+            guard let n = Int(s.trimmingCharacters(in: .whitespaces)), (1...1000).contains(n) else {
+                throw ValidationError("--steps-list: '\(s)' is not a step count in 1...1000")
+            }
+            variants.append(.init(name: "\(kind.rawValue)-\(n)-steps", steps: n))
+        }
+        var planInfo: [[String: Any]] = []
+        func addPlan(_ plan: FastAttnPlan, name: String, searchSeconds: Double?) throws {
+            let sched = try DiTFastAttn.schedule(plan, config: c, steps: evals)
+            variants.append(.init(name: name, attention: sched))
+            let macs = sched.attentionMACs(config: c)
+            var info: [String: Any] = [
+                "name": name, "delta": plan.delta, "window": plan.window,
+                "histogram": Dictionary(uniqueKeysWithValues: plan.histogram.map { ($0.key.rawValue, $0.value) }),
+                "attention_core_macs_per_image": macs.core, "attention_module_macs_per_image": macs.module,
+                "map": plan.map,
+            ]
+            if let searchSeconds { info["search_seconds"] = (searchSeconds * 10).rounded() / 10 }
+            planInfo.append(info)
+        }
+        let calib = DiTFastAttn.calibrationInputs(count: calibration, classes: c.numClasses)
+        for d in deltaList {
+            log("searching plan delta \(d) on \(calibration) calibration images ...")
+            let found = DiTFastAttn.search(model: bundle.model, modelName: model, sampler: samplerValue, guidance: cfg,
+                                           window: window, delta: d, inputs: calib)
+            if let dir = writePlans {
+                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                try found.plan.encoded().write(to: URL(fileURLWithPath: "\(dir)/plan-delta-\(d).json"), options: .atomic)
+            }
+            try addPlan(found.plan, name: "fastattn-delta-\(d)", searchSeconds: found.seconds)
+        }
+        for path in (plans ?? "").split(separator: ",").map(String.init) where !path.isEmpty {
+            let plan: FastAttnPlan
+            do { plan = try FastAttnPlan.load(path: path) } catch let e as FastAttnPlan.LoadError {
+                throw ValidationErrorParagraph("\(path): \(e.description)")
+            }
+            do { try addPlan(plan, name: (path as NSString).lastPathComponent, searchSeconds: nil) } catch let e as FastAttnPlan.LoadError {
+                throw ValidationErrorParagraph("\(path): \(e.description)")
+            }
+        }
+
+        let inputs = (0..<images).map { i in (classID: i % c.numClasses, seed: UInt64(i / c.numClasses)) }
+        let bench = DiffusionBench(weights: bundle.weights, sampler: kind, steps: steps, guidance: cfg, inputs: inputs)
+        log("measuring \(variants.count) variants x \(images) images ...")
+        let results = bench.run(variants)
+        var rows = DiffusionBench.summary(results, config: c)
+        let full = DiTAttentionSchedule.fullAttentionMACs(steps: evals, config: c)
+        for i in rows.indices {
+            let name = rows[i]["name"] as? String ?? ""
+            if let p = planInfo.first(where: { ($0["name"] as? String) == name }) {
+                for (k, v) in p where k != "name" { rows[i][k] = v }
+                let core = p["attention_core_macs_per_image"] as? Int ?? 0, module = p["attention_module_macs_per_image"] as? Int ?? 0
+                rows[i]["attention_core_macs_fraction"] = DiffusionBench.round4(Double(core) / Double(full.core))
+                rows[i]["attention_module_macs_fraction"] = DiffusionBench.round4(Double(module) / Double(full.module))
+            } else if let v = variants.first(where: { $0.name == name }), let n = v.steps {
+                let f = DiTAttentionSchedule.fullAttentionMACs(steps: Sampler(kind: kind, steps: n, schedule: samplerValue.schedule).evaluations, config: c)
+                rows[i]["steps"] = n
+                rows[i]["attention_core_macs_per_image"] = f.core
+                rows[i]["attention_module_macs_per_image"] = f.module
+                rows[i]["attention_core_macs_fraction"] = DiffusionBench.round4(Double(f.core) / Double(full.core))
+                rows[i]["attention_module_macs_fraction"] = DiffusionBench.round4(Double(f.module) / Double(full.module))
+            } else {
+                rows[i]["attention_core_macs_per_image"] = full.core
+                rows[i]["attention_module_macs_per_image"] = full.module
+                rows[i]["attention_core_macs_fraction"] = 1.0
+                rows[i]["attention_module_macs_fraction"] = 1.0
+            }
+        }
+        let result: [String: Any] = [
+            "model": model, "sampler": kind.rawValue, "steps": evals, "cfg": Double(cfg), "images": images,
+            "calibration_images": calibration, "window": window,
+            "machine": LLMBenchCommand.machine(threads: ComputePool.shared.threadCount),
+            "quality_reference": "baseline images, same noise and class (PSNR of identical images reported as 100)",
+            "classifier_metrics": "not computed: the repo's classifier (Tools/dit/classifier.py) has no trained checkpoint in the repo and needs PyTorch",
+            "variants": rows,
+        ]
+        if json {
+            let data = try JSONSerialization.data(withJSONObject: result, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            print(String(format: "%-28@ %10@ %8@ %9@ %8@ %9@", "variant" as NSString, "ms/image" as NSString,
+                         "speedup" as NSString, "PSNR dB" as NSString, "SSIM" as NSString, "attn MACs" as NSString))
+            for r in rows {
+                print(String(format: "%-28@ %10.1f %7.2fx %9.2f %8.4f %8.0f%%", (r["name"] as? String ?? "") as NSString,
+                             r["ms_per_image_median"] as? Double ?? 0, r["speedup_vs_baseline"] as? Double ?? 0,
+                             r["psnr_db_mean"] as? Double ?? 0, r["ssim_mean"] as? Double ?? 0,
+                             100 * (r["attention_module_macs_fraction"] as? Double ?? 0)))
+            }
+        }
+    }
+}
