@@ -1,3 +1,4 @@
+import EffCore
 import Testing
 @testable import EffLLM
 

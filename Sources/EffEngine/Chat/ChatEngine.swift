@@ -166,9 +166,7 @@ public actor ChatEngine {
         guard format != techniques.kv || format != box.backend.kvFormat else { return }
         busy = true
         await applyKV(format)
-        busy = false
-        let w = waiters; waiters.removeAll()
-        for c in w { c.resume() }
+        finishJob()
     }
 
     /// Converts the cache on a compute thread and publishes the result (the caller holds `busy`).

@@ -1,3 +1,4 @@
+import EffCore
 import Foundation
 
 /// The rules of each sampler stage, as small functions over `TokenCandidates`.

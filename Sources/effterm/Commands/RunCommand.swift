@@ -72,8 +72,6 @@ struct RunCommand: ParsableCommand {
                       repeatLastN: 64, seed: seed)
     }
 
-    /// A Float as the short decimal it was typed as (0.9, not 0.8999999761581421).
-    static func decimal(_ v: Float) -> Double { Double("\(v)") ?? Double(v) }
 
     @OptionGroup var compute: ComputeOptions
     @OptionGroup var kv: KVOption
@@ -131,9 +129,9 @@ struct RunCommand: ParsableCommand {
                 "prefill_ms": t.prefillMs, "prefill_tok_s": t.prefillTokensPerSecond,
                 "decode_ms": t.decodeMs, "decode_steps": t.decodeSteps, "decode_tok_s": t.decodeTokensPerSecond,
                 "mean_step_ms": t.meanStepMs, "step_ms": t.stepMs,
-                "sampler": ["temperature": Self.decimal(config.temperature), "top_k": config.topK,
-                            "top_p": Self.decimal(config.topP), "min_p": Self.decimal(config.minP),
-                            "repeat_penalty": Self.decimal(config.repeatPenalty),
+                "sampler": ["temperature": shortDecimal(config.temperature), "top_k": config.topK,
+                            "top_p": shortDecimal(config.topP), "min_p": shortDecimal(config.minP),
+                            "repeat_penalty": shortDecimal(config.repeatPenalty),
                             "repeat_last_n": config.repeatLastN, "seed": config.seed] as [String: Any],
             ]
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
