@@ -137,8 +137,168 @@ static inline int eff_next_block(const eff_kv_fspan *spans, int nspans, int *si,
     return bn;
 }
 
+/// Horizontal sums of eight int32x8 vectors: lane r of the result is the sum of v[r]'s lanes.
+static inline __m256i eff_hsum8x8_epi32(const __m256i *v) {
+    const __m256i a0 = _mm256_hadd_epi32(v[0], v[1]), a1 = _mm256_hadd_epi32(v[2], v[3]);
+    const __m256i a2 = _mm256_hadd_epi32(v[4], v[5]), a3 = _mm256_hadd_epi32(v[6], v[7]);
+    const __m256i b0 = _mm256_hadd_epi32(a0, a1), b1 = _mm256_hadd_epi32(a2, a3);
+    return _mm256_add_epi32(_mm256_permute2x128_si256(b0, b1, 0x20), _mm256_permute2x128_si256(b0, b1, 0x31));
+}
+
+/// The q8 cache's own attention, never converting a key to float: each query head is
+/// quantized once per call to int8 on the cache's groups (as llama.cpp does for q8_0 K . Q),
+/// scores are integer dot products (AVX2 has no int8 x int8 multiply: |q| times k with q's
+/// sign, through maddubs, exact since |codes| <= 127), reduced eight rows at a time and scaled
+/// by both groups' scales. Values are read as codes and widened once per 16 dimensions, with
+/// each value row's scale folded into its probability, so the weighted sum needs no
+/// dequantized row either. Needs hs a multiple of 32 (<= 128) and whole groups per head.
+static inline __attribute__((always_inline)) void
+eff_attn_kv_q8_g(const eff_kv_layout *L, const float *q, const int G, const eff_kv_fspan *spans, int nspans,
+                 long lo, long hi, float scale, float *m, float *l, float *o) {
+    const int hs = L->hs, grp = L->group, ng = hs / grp, nc = hs / 32, cpg = grp / 32;
+    const int gbase = L->hoff / grp;
+    // Query codes per head: |code| (unsigned) and code (for its sign); one scale per group.
+    int8_t qa[EFF_ATT_MAXG][128] __attribute__((aligned(32))), qs8[EFF_ATT_MAXG][128] __attribute__((aligned(32)));
+    float qd[EFF_ATT_MAXG][4];
+    for (int g = 0; g < G; g++) {
+        for (int gi = 0; gi < ng; gi++) {
+            const float *x = q + (size_t)g * hs + gi * grp;
+            float amax = 0;
+            for (int i = 0; i < grp; i++) { const float a = fabsf(x[i]); amax = a > amax ? a : amax; }
+            const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+            qd[g][gi] = d * scale;
+            for (int i = 0; i < grp; i++) {
+                float r = nearbyintf(x[i] * id);
+                r = r > 127.0f ? 127.0f : (r < -127.0f ? -127.0f : r);
+                qs8[g][gi * grp + i] = (int8_t)r;
+                qa[g][gi * grp + i] = (int8_t)(r < 0 ? -r : r);
+            }
+        }
+    }
+    float s[EFF_ATT_MAXG][EFF_ATT_BLOCK] __attribute__((aligned(32)));
+    float ks[4][EFF_ATT_BLOCK] __attribute__((aligned(32)));      // key scale per group and row
+    float vs[4][EFF_ATT_BLOCK] __attribute__((aligned(32)));      // value scale per group and row
+    float pw[EFF_ATT_MAXG][4][EFF_ATT_BLOCK] __attribute__((aligned(32)));  // p * value scale
+    const int8_t *vrow[EFF_ATT_BLOCK];
+    __m256i part[EFF_ATT_MAXG][4][8];
+    int bs[EFF_ATT_BLOCK];
+    long br[EFF_ATT_BLOCK], bp[EFF_ATT_BLOCK];
+    const __m256i ones = _mm256_set1_epi16(1);
+    int si = 0;
+    long cursor = lo;
+    for (;;) {
+        const int bn = eff_next_block(spans, nspans, &si, &cursor, hi, bs, br, bp);
+        if (bn == 0) break;
+        for (int j0 = 0; j0 < bn; j0 += 8) {
+            const int cnt = bn - j0 < 8 ? bn - j0 : 8;
+            for (int jj = 0; jj < 8; jj++) {
+                if (jj >= cnt) {
+                    for (int g = 0; g < G; g++)
+                        for (int gi = 0; gi < ng; gi++) part[g][gi][jj] = _mm256_setzero_si256();
+                    continue;
+                }
+                const int j = j0 + jj;
+                const eff_kv_fspan *sp = &spans[bs[j]];
+                const int8_t *kc = (const int8_t *)sp->keys + (size_t)br[j] * L->stride + L->hoff;
+                const float *ksc = sp->key_scales + (size_t)br[j] * L->sstride + gbase;
+                const float *vsc = sp->value_scales + (size_t)br[j] * L->sstride + gbase;
+                vrow[j] = (const int8_t *)sp->values + (size_t)br[j] * L->stride + L->hoff;
+                for (int gi = 0; gi < ng; gi++) { ks[gi][j] = ksc[gi]; vs[gi][j] = vsc[gi]; }
+                __m256i k[4];
+                for (int c = 0; c < nc; c++) k[c] = _mm256_loadu_si256((const __m256i *)(kc + 32 * c));
+                for (int g = 0; g < G; g++) {
+                    for (int gi = 0; gi < ng; gi++) {
+                        __m256i acc = _mm256_setzero_si256();
+                        for (int c = gi * cpg; c < (gi + 1) * cpg; c++) {
+                            const __m256i a = _mm256_load_si256((const __m256i *)(qa[g] + 32 * c));
+                            const __m256i sg = _mm256_load_si256((const __m256i *)(qs8[g] + 32 * c));
+                            const __m256i prod = _mm256_maddubs_epi16(a, _mm256_sign_epi8(k[c], sg));
+                            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(prod, ones));
+                        }
+                        part[g][gi][jj] = acc;
+                    }
+                }
+            }
+            for (int g = 0; g < G; g++) {
+                __m256 sc = _mm256_setzero_ps();
+                for (int gi = 0; gi < ng; gi++) {
+                    const __m256 dot = _mm256_cvtepi32_ps(eff_hsum8x8_epi32(part[g][gi]));
+                    const __m256 d = _mm256_mul_ps(_mm256_loadu_ps(&ks[gi][j0]), _mm256_set1_ps(qd[g][gi]));
+                    sc = _mm256_fmadd_ps(dot, d, sc);
+                }
+                _mm256_storeu_ps(&s[g][j0], sc);  // s has room for a whole last octet
+            }
+        }
+        // Online softmax, as in the float path; then fold each value row's scale into p.
+        for (int g = 0; g < G; g++) {
+            float bm = s[g][0];
+            for (int j = 1; j < bn; j++) bm = s[g][j] > bm ? s[g][j] : bm;
+            const float mNew = bm > m[g] ? bm : m[g];
+            const float corr = m[g] == -INFINITY ? 0.0f : expf(m[g] - mNew);
+            m[g] = mNew;
+            const __m256 vm = _mm256_set1_ps(mNew);
+            __m256 vsum = _mm256_setzero_ps();
+            int j = 0;
+            for (; j + 8 <= bn; j += 8) {
+                const __m256 e = eff_exp8(_mm256_sub_ps(_mm256_loadu_ps(&s[g][j]), vm));
+                _mm256_storeu_ps(&s[g][j], e);
+                vsum = _mm256_add_ps(vsum, e);
+                for (int gi = 0; gi < ng; gi++) _mm256_store_ps(&pw[g][gi][j], _mm256_mul_ps(e, _mm256_load_ps(&vs[gi][j])));
+            }
+            float sum = eff_hsum8(vsum);
+            for (; j < bn; j++) {
+                s[g][j] = expf(s[g][j] - mNew);
+                sum += s[g][j];
+                for (int gi = 0; gi < ng; gi++) pw[g][gi][j] = s[g][j] * vs[gi][j];
+            }
+            l[g] = l[g] * corr + sum;
+            if (corr != 1.0f) for (int i = 0; i < hs; i++) o[(size_t)g * hs + i] *= corr;
+        }
+        // o += p V, 16 dimensions at a time: each value row widened once, used by every head.
+        for (int d0 = 0; d0 < hs; d0 += 16) {
+            const int gi = d0 / grp;
+            __m256 a0[EFF_ATT_MAXG], a1[EFF_ATT_MAXG];
+            for (int g = 0; g < G; g++) {
+                a0[g] = _mm256_loadu_ps(o + (size_t)g * hs + d0);
+                a1[g] = _mm256_loadu_ps(o + (size_t)g * hs + d0 + 8);
+            }
+            for (int j = 0; j < bn; j++) {
+                const int8_t *v = vrow[j] + d0;
+                const __m256 v0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)v)));
+                const __m256 v1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(v + 8))));
+                for (int g = 0; g < G; g++) {
+                    const __m256 w = _mm256_broadcast_ss(&pw[g][gi][j]);
+                    a0[g] = _mm256_fmadd_ps(w, v0, a0[g]);
+                    a1[g] = _mm256_fmadd_ps(w, v1, a1[g]);
+                }
+            }
+            for (int g = 0; g < G; g++) {
+                _mm256_storeu_ps(o + (size_t)g * hs + d0, a0[g]);
+                _mm256_storeu_ps(o + (size_t)g * hs + d0 + 8, a1[g]);
+            }
+        }
+    }
+}
+
+/// eff_attn_kv_q8_g with the head count as a constant, so its loops unroll into registers.
+static void eff_attn_kv_q8(const eff_kv_layout *L, const float *q, int G, const eff_kv_fspan *spans, int nspans,
+                           long lo, long hi, float scale, float *m, float *l, float *o) {
+    switch (G) {
+    case 1: eff_attn_kv_q8_g(L, q, 1, spans, nspans, lo, hi, scale, m, l, o); break;
+    case 2: eff_attn_kv_q8_g(L, q, 2, spans, nspans, lo, hi, scale, m, l, o); break;
+    case 3: eff_attn_kv_q8_g(L, q, 3, spans, nspans, lo, hi, scale, m, l, o); break;
+    case 4: eff_attn_kv_q8_g(L, q, 4, spans, nspans, lo, hi, scale, m, l, o); break;
+    default: eff_attn_kv_q8_g(L, q, G, spans, nspans, lo, hi, scale, m, l, o); break;
+    }
+}
+
 void eff_attn_kv(const eff_kv_layout *L, const float *q, int G, const eff_kv_fspan *spans, int nspans,
                  long lo, long hi, float scale, float *m, float *l, float *o) {
+    if (L->format == EFF_KV_Q8 && L->hs % 32 == 0 && L->hs <= 128 && L->group % 32 == 0
+        && L->hs % L->group == 0 && L->hoff % L->group == 0 && G <= EFF_ATT_MAXG) {
+        eff_attn_kv_q8(L, q, G, spans, nspans, lo, hi, scale, m, l, o);
+        return;
+    }
     const int hs = L->hs;
     float s[EFF_ATT_MAXG][EFF_ATT_BLOCK];
     const float *kr[EFF_ATT_BLOCK], *vr[EFF_ATT_BLOCK];

@@ -122,6 +122,21 @@ import Testing
     /// decoded rows, so only summation order differs: the same tolerance for every format.
     static let kernelTolerance: Float = 2e-5
 
+    /// The query as the kernel scores it: f32 and f16 as given; q8 rounds each group of a
+    /// head to int8 codes with scale max|q| / 127 (ties to even) and scores in integers, as
+    /// llama.cpp does for q8_0 keys, so the reference reads those rounded values.
+    static func asKernelReadsQuery(_ q: [Float], _ format: KVFormat) -> [Float] {
+        guard case .q8(let group) = format else { return q }
+        var out = q
+        for g0 in stride(from: 0, to: q.count, by: group) {
+            let x = q[g0..<min(g0 + group, q.count)]
+            let d = x.map(abs).max()! / 127
+            let id: Float = d != 0 ? 1 / d : 0
+            for i in x.indices { out[i] = min(max((q[i] * id).rounded(.toNearestOrEven), -127), 127) * d }
+        }
+        return out
+    }
+
     @Test(arguments: formats)
     func kernelsReadEveryFormatLikeTheReference(_ format: KVFormat) {
         guard FastKernels.isAvailable else { return }
@@ -129,7 +144,7 @@ import Testing
         for (nQueries, pos0) in [(1, 700), (5, 40), (1, 0)] {
             let cache = Self.filled(format, n: pos0 + nQueries)
             let q = Self.values(nQueries * Self.nHeads * Self.hs, seed: 99, scale: 2)
-            let ref = Self.reference(cache, layer: 1, q: q, nQueries: nQueries, pos0: pos0)
+            let ref = Self.reference(cache, layer: 1, q: Self.asKernelReadsQuery(q, format), nQueries: nQueries, pos0: pos0)
             let out = Self.fast(cache, layer: 1, q: q, nQueries: nQueries, pos0: pos0)
             let d = zip(out, ref).map { abs($0 - $1) }.max()!
             #expect(d <= Self.kernelTolerance, "\(format) n\(nQueries) pos0 \(pos0): \(d)")
