@@ -2,8 +2,11 @@
 
 int eff_cpu_has_avx2_fma(void) {
 #if defined(__x86_64__)
+    // F16C is CPUID leaf 1, ECX bit 29 (every AVX2 + FMA part has it, but a VM may mask it).
+    unsigned int a = 0, b = 0, c = 0, d = 0;
+    __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(1), "c"(0));
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && ((c >> 29) & 1) ? 1 : 0;
 #else
     return 0;
 #endif

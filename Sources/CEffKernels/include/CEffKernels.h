@@ -9,8 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/// Returns 1 when the running CPU supports AVX2 and FMA. The kernels also use F16C, which
-/// is not checked separately: every x86 CPU with AVX2 and FMA has it (Haswell, Zen 1 on).
+/// Returns 1 when the running CPU supports AVX2, FMA and F16C (the fast kernels' baseline:
+/// f16 scales and the f16 KV cache are converted with F16C).
 int eff_cpu_has_avx2_fma(void);
 
 /// Returns 1 when the running CPU supports AVX-VNNI (256-bit int8 dot products, no AVX-512).

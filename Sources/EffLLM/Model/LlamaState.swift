@@ -34,7 +34,6 @@ public final class ForwardScratch {
     }
 
     var bytes: Int { buffers.reduce(0) { $0 + $1.count * 4 } }
-    var addresses: [UnsafeMutableRawPointer] { buffers.map { UnsafeMutableRawPointer($0.pointer) } }
 }
 
 /// Per-sequence run state: the KV store plus scratch buffers, all allocated once.
@@ -113,10 +112,5 @@ public final class LlamaState {
     /// Bytes of scratch and own KV storage this state reserves (KV counted at capacity).
     public var reservedBytes: Int {
         scratch.bytes + buffers.reduce(0) { $0 + $1.count * 4 } + cache.reservedBytes
-    }
-
-    /// Addresses of every scratch buffer, for tests that check nothing is reallocated.
-    public var scratchAddresses: [UnsafeMutableRawPointer] {
-        scratch.addresses + buffers.map { UnsafeMutableRawPointer($0.pointer) }
     }
 }
