@@ -78,9 +78,30 @@ public final class LlamaChatBackend: ChatBackend, @unchecked Sendable {
         return ids[p...]
     }
 
-    public func generate(messages: [TurnMessage], settings: GenerationSettings, cancel: CancellationFlag,
-                         onText: (String) -> Void) throws -> TurnStats {
-        let ids = try render(messages, generationPrompt: true)
+    /// The tokens of `messages` rendered with the chat template, ending in the generation
+    /// prompt (what `generate` feeds the model).
+    public func promptTokens(for messages: [TurnMessage]) throws -> [Int32] {
+        try render(messages, generationPrompt: true)
+    }
+
+    /// `text` as tokens, as is (no template); control tokens in it are recognized.
+    public func promptTokens(raw text: String) -> [Int32] { tokenizer.encode(text, parseSpecial: true) }
+
+    /// What one completion produced.
+    public struct Completion: Sendable {
+        /// Sampled tokens (a stop token that ended the answer is not included).
+        public var generated: [Int32]
+        public var timings: GenerationTimings
+        public var stopReason: StopReason
+        /// The turn's statistics, as the chat shows and records them.
+        public var stats: TurnStats
+    }
+
+    /// Brings the cache up to `ids` (keeping the prefix it already holds) and samples an
+    /// answer with `settings`, calling `onText` with each complete UTF-8 piece; checks
+    /// `cancel` between tokens. The chat's turns and `effterm run` both come through here.
+    public func complete(_ ids: [Int32], settings: GenerationSettings, cancel: CancellationFlag,
+                         onText: (String) -> Void) throws -> Completion {
         let fresh = try reuse(ids)
         let room = state.cache.maxLength - ids.count
         let sampler = Sampler(config: settings.sampler, vocabSize: model.config.vocabSize)
@@ -119,7 +140,12 @@ public final class LlamaChatBackend: ChatBackend, @unchecked Sendable {
         case .maxTokens: stats.stopReason = room <= settings.maxTokens ? .contextFull : .maxTokens
         case let reason: stats.stopReason = reason
         }
-        return stats
+        return Completion(generated: generator.generated, timings: t, stopReason: stats.stopReason, stats: stats)
+    }
+
+    public func generate(messages: [TurnMessage], settings: GenerationSettings, cancel: CancellationFlag,
+                         onText: (String) -> Void) throws -> TurnStats {
+        try complete(render(messages, generationPrompt: true), settings: settings, cancel: cancel, onText: onText).stats
     }
 
     public func prime(messages: [TurnMessage]) throws -> TurnStats {

@@ -127,23 +127,7 @@ struct ChatCommand: AsyncParsableCommand {
                 delayPerStep: 0.05)
             return backend
         }
-        let progress = ProgressLine()
-        let url: URL
-        do {
-            url = try ModelStore().resolve(explicitPath: model, pullIfMissing: true) { progress.update($0) }
-            progress.finish()
-        } catch let error as ModelSupplyError {
-            progress.finish()
-            throw ValidationErrorParagraph(error.description)
-        }
-        // The cached default was just verified against the pinned digest; other files are hashed.
-        let store = ModelStore()
-        let known = ModelSpec.known.first { store.path(of: $0).standardizedFileURL == url.standardizedFileURL }
-        do {
-            return try LlamaChatBackend(modelURL: url, sha256: known?.sha256, name: known?.name,
-                                        attentionSampleEvery: max(0, attentionEvery), kvFormat: kv.format)
-        } catch {
-            throw ValidationErrorParagraph("effterm chat: cannot load the model \(url.path): \(error)")
-        }
+        return try ChatBackendLoader.open(explicitPath: model, command: "chat",
+                                          attentionSampleEvery: max(0, attentionEvery), kv: kv.format).backend
     }
 }

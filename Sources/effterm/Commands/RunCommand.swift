@@ -78,54 +78,49 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         compute.apply()
-        let loaded = try LoadedModel.load(explicitPath: model, command: "run", kv: kv.format)
-        let tokenizer = loaded.tokenizer
-        let promptText: String
+        // Room for the prompt (its tokens never outnumber its UTF-8 bytes) and the template.
+        let promptBound = prompt.utf8.count + (system?.utf8.count ?? 0) + 64
+        let (backend, url) = try ChatBackendLoader.open(explicitPath: model, command: "run",
+                                                 maxContext: promptBound + maxTokens, attentionSampleEvery: 0,
+                                                 kv: kv.format)
+        let promptIDs: [Int32]
         if raw {
-            promptText = prompt
+            promptIDs = backend.promptTokens(raw: prompt)
         } else {
-            var messages: [ChatMessage] = []
-            if let s = system { messages.append(ChatMessage(role: "system", content: s)) }
-            messages.append(ChatMessage(role: "user", content: prompt))
+            var messages: [TurnMessage] = []
+            if let s = system { messages.append(TurnMessage(role: "system", content: s)) }
+            messages.append(TurnMessage(role: "user", content: prompt))
             do {
-                promptText = try loaded.template.render(messages, addGenerationPrompt: true,
-                                                        bosToken: tokenizer.tokenText(tokenizer.bosID),
-                                                        eosToken: tokenizer.tokenText(tokenizer.eosID))
+                promptIDs = try backend.promptTokens(for: messages)
             } catch {
                 throw ValidationErrorParagraph("effterm run: the chat template failed: \(error)")
             }
         }
-        let promptIDs = tokenizer.encode(promptText, parseSpecial: true)
         guard !promptIDs.isEmpty else { throw ValidationErrorParagraph("effterm run: the prompt is empty") }
-        let llm = loaded.model
-        let context = min(llm.config.seqLen, promptIDs.count + maxTokens)
-        guard promptIDs.count < context else {
-            throw ValidationErrorParagraph("effterm run: the prompt has \(promptIDs.count) tokens; the model's context is \(llm.config.seqLen)")
+        guard promptIDs.count < backend.info.contextMax else {
+            throw ValidationErrorParagraph("effterm run: the prompt has \(promptIDs.count) tokens; the model's context is \(backend.info.contextMax)")
         }
         let config = samplerConfig
         InterruptFlag.install()
-        let generator = TokenGenerator(model: llm, state: llm.makeState(maxContext: context, maxBatch: 64),
-                                       sampler: Sampler(config: config, vocabSize: llm.config.vocabSize),
-                                       prompt: promptIDs, maxTokens: maxTokens, stopTokens: loaded.stopTokens,
-                                       shouldCancel: { InterruptFlag.raised })
-        var detok = StreamingDetokenizer(tokenizer: tokenizer)
+        let cancel = CancellationFlag()
         var text = ""
-        for id in generator {
-            let piece = detok.append(id)
-            text += piece
-            if !json { FileHandle.standardOutput.write(Data(piece.utf8)) }
-        }
-        let tail = detok.flush()
-        text += tail
-        if let error = generator.error {
+        let completion: LlamaChatBackend.Completion
+        do {
+            completion = try backend.complete(promptIDs, settings: GenerationSettings(sampler: config, maxTokens: maxTokens),
+                                              cancel: cancel) { piece in
+                text += piece
+                if !json { FileHandle.standardOutput.write(Data(piece.utf8)) }
+                if InterruptFlag.raised { cancel.cancel() }
+            }
+        } catch {
             throw ValidationErrorParagraph("effterm run: generation failed: \(error)")
         }
-        let t = generator.timings
+        let t = completion.timings
         if json {
             let object: [String: Any] = [
-                "model": loaded.path, "prompt_tokens": promptIDs.count, "prompt_ids": promptIDs.map(Int.init),
-                "generated_ids": generator.generated.map(Int.init), "generated_tokens": generator.generated.count,
-                "text": text, "stop_reason": generator.stopReason?.rawValue ?? "",
+                "model": url.path, "prompt_tokens": promptIDs.count, "prompt_ids": promptIDs.map(Int.init),
+                "generated_ids": completion.generated.map(Int.init), "generated_tokens": completion.generated.count,
+                "text": text, "stop_reason": completion.stopReason.rawValue,
                 "prefill_ms": t.prefillMs, "prefill_tok_s": t.prefillTokensPerSecond,
                 "decode_ms": t.decodeMs, "decode_steps": t.decodeSteps, "decode_tok_s": t.decodeTokensPerSecond,
                 "mean_step_ms": t.meanStepMs, "step_ms": t.stepMs,
@@ -137,57 +132,11 @@ struct RunCommand: ParsableCommand {
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             FileHandle.standardOutput.write(data + Data("\n".utf8))
         } else {
-            FileHandle.standardOutput.write(Data((tail + "\n").utf8))
+            FileHandle.standardOutput.write(Data("\n".utf8))
             let line = String(format: "[prefill %d tokens %.0f ms (%.1f tok/s) | decode %d tokens %.0f ms (%.1f tok/s) | stop: %@]\n",
                               t.promptTokens, t.prefillMs, t.prefillTokensPerSecond, t.decodeSteps, t.decodeMs,
-                              t.decodeTokensPerSecond, generator.stopReason?.rawValue ?? "?")
+                              t.decodeTokensPerSecond, completion.stopReason.rawValue)
             FileHandle.standardError.write(Data(line.utf8))
-        }
-    }
-}
-
-/// The model file, tokenizer, template and bound weights a headless command works with.
-struct LoadedModel {
-    let path: String
-    let gguf: GGUFFile
-    let model: LlamaModel
-    let tokenizer: Tokenizer
-    let template: ChatTemplate
-    /// Tokens that end an answer (`Tokenizer.endOfTurnTokens`).
-    let stopTokens: Set<Int32>
-
-    /// Loads the model; states it makes keep keys and values in `kv`.
-    static func load(explicitPath: String?, command: String, kv: KVFormat = .f32) throws -> LoadedModel {
-        let progress = ProgressLine()
-        let url: URL
-        do {
-            url = try ModelStore().resolve(explicitPath: explicitPath, pullIfMissing: true) { progress.update($0) }
-            progress.finish()
-        } catch let error as ModelSupplyError {
-            throw ValidationErrorParagraph(error.description)
-        }
-        do {
-            let gguf = try GGUFFile(path: url.path)
-            let model = try LlamaModel(gguf: gguf)
-            model.kvFormat = kv
-            let tokenizer = try Tokenizer(gguf: gguf)
-            let template = ChatTemplate.fromModel(gguf).template
-            return LoadedModel(path: url.path, gguf: gguf, model: model, tokenizer: tokenizer, template: template,
-                               stopTokens: tokenizer.endOfTurnTokens)
-        } catch {
-            throw ValidationErrorParagraph("effterm \(command): cannot load the model \(url.path): \(error)")
-        }
-    }
-}
-
-/// Ctrl-C as a flag checked between tokens (the first press stops generation cleanly).
-enum InterruptFlag {
-    nonisolated(unsafe) static var raised = false
-
-    static func install() {
-        signal(SIGINT) { _ in
-            if InterruptFlag.raised { _exit(130) }
-            InterruptFlag.raised = true
         }
     }
 }
