@@ -49,8 +49,8 @@ import Testing
         #expect(view.text(live: false) == answer)
 
         let status = try #require(engine.snapshots.latest.value.sot)
-        #expect(status.stage == .done && status.streams == 3)
-        #expect(status.normalEstimateSeconds != nil && status.totalSeconds != nil)
+        #expect(status.stage == .done && status.measured.streams == 3)
+        #expect(status.measured.normalEstimateSeconds != nil && status.measured.totalSeconds != nil)
 
         let t = try transcript(engine)
         let record = try #require(t.turns[0].sot)

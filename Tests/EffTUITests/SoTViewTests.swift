@@ -22,7 +22,7 @@ import Testing
         engine.snapshots.update {
             $0.sotMode = .on; $0.techniques.sot = .on; $0.isGenerating = true
             var s = SoTStatus(stage: .expanding)
-            s.streams = 3; s.skeletonSeconds = 0.312; s.expansionSeconds = 0.21
+            s.measured.streams = 3; s.measured.skeletonSeconds = 0.312; s.measured.expansionSeconds = 0.21
             $0.sot = s
         }
     }
@@ -53,8 +53,8 @@ import Testing
         engine.snapshots.update {
             $0.isGenerating = false
             var s = SoTStatus(stage: .done)
-            s.streams = 3; s.skeletonSeconds = 0.312; s.expansionSeconds = 0.84; s.totalSeconds = 1.152
-            s.stepRatio = 2.14; s.normalEstimateSeconds = 1.62
+            s.measured.streams = 3; s.measured.skeletonSeconds = 0.312; s.measured.expansionSeconds = 0.84; s.measured.totalSeconds = 1.152
+            s.measured.stepRatio = 2.14; s.measured.normalEstimateSeconds = 1.62
             $0.sot = s
         }
         let text = app.frame(snapshot: engine.snapshots.latest.value).0.text()

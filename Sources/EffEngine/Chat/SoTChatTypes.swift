@@ -72,24 +72,19 @@ public struct SoTAnswerView: Sendable, Equatable {
     public var isSkeletonStage: Bool { points.isEmpty && fallbackReason == nil }
 }
 
-/// Where a SoT turn stands, for the status line (part of `ChatSnapshot`, newest wins).
+/// Where a SoT turn stands, for the status line (part of `ChatSnapshot`, newest wins): its
+/// stage, the router's word, and the turn's record as measured so far (the same value the
+/// transcript saves when the turn ends, so the status row and the file cannot disagree).
 public struct SoTStatus: Sendable, Equatable {
     public enum Stage: String, Sendable, Equatable {
         case routing, skeleton, expanding, fallback, normal, done, stopped
     }
     public var stage: Stage
-    /// Streams decoded together (the skeleton's point count).
-    public var streams = 0
-    public var skeletonSeconds: Double?
-    public var expansionSeconds: Double?
-    /// Measured r(B): mean batched step / mean single-stream step of the same turn.
-    public var stepRatio: Double?
-    public var totalSeconds: Double?
-    /// What normal decoding of the same answer length would have taken here.
-    public var normalEstimateSeconds: Double?
-    /// The router's decision and why, auto mode only.
+    /// The router's decision and why, auto mode only, as the status row says it.
     public var router: String?
-    public var fallbackReason: String?
+    /// Streams, stage times, r(B), the normal-decoding estimate, a fallback's reason: nil
+    /// (or 0 streams) until measured.
+    public var measured = SoTTurnRecord(mode: "", router: nil, usedSoT: false)
 
     public init(stage: Stage) { self.stage = stage }
 }
@@ -118,9 +113,10 @@ public struct SoTTurnRecord: Codable, Hashable, Sendable {
     public var streams = 0
     public var batchSteps = 0
     public var sharedPrefixTokens = 0
-    public var skeletonSeconds = 0.0
-    public var expansionSeconds = 0.0
-    public var totalSeconds = 0.0
+    /// Stage and turn times; nil until measured (a live status) or when the stage never ran.
+    public var skeletonSeconds: Double?
+    public var expansionSeconds: Double?
+    public var totalSeconds: Double?
     public var stepRatio: Double?
     public var singleStepMs: Double?
     public var normalEstimateSeconds: Double?

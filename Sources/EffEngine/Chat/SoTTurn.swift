@@ -37,24 +37,24 @@ struct SoTTurn {
                 case .skeleton: status.stage = .skeleton
                 case .expanding:
                     status.stage = .expanding
-                    status.skeletonSeconds = MonotonicClock.seconds() - started
+                    status.measured.skeletonSeconds = MonotonicClock.seconds() - started
                     expansionStart = MonotonicClock.seconds()
                 case .fallback:
                     status.stage = .fallback
-                    status.skeletonSeconds = MonotonicClock.seconds() - started
+                    status.measured.skeletonSeconds = MonotonicClock.seconds() - started
                     expansionStart = MonotonicClock.seconds()
                 case .done: break
                 }
                 onStatus(status)
             case .skeletonText, .fallbackText: break
-            case .skeleton(let points): status.streams = points.count
+            case .skeleton(let points): status.measured.streams = points.count
             case .pointText:
                 deltas += 1
                 if deltas % 4 == 0 {
-                    status.expansionSeconds = MonotonicClock.seconds() - expansionStart
+                    status.measured.expansionSeconds = MonotonicClock.seconds() - expansionStart
                     onStatus(status)
                 }
-            case .fellBack(let reason): status.fallbackReason = reason
+            case .fellBack(let reason): status.measured.fallbackReason = reason
             }
             onEvent(event)
         }
@@ -122,12 +122,7 @@ struct SoTTurn {
 
         var final = status
         final.stage = cancelled ? .stopped : .done
-        final.skeletonSeconds = r.skeletonSeconds
-        final.expansionSeconds = r.expansionSeconds
-        final.totalSeconds = r.totalSeconds
-        final.stepRatio = record.stepRatio
-        final.normalEstimateSeconds = record.normalEstimateSeconds
-        final.streams = record.streams
+        final.measured = record
         onStatus(final)
         return Outcome(answer: r.answer, stats: stats, record: record)
     }

@@ -114,7 +114,7 @@ struct TurnWork: @unchecked Sendable {
         }
         if status != nil {
             let total = MonotonicClock.seconds() - started
-            snapshots.update { $0.sot?.stage = .done; $0.sot?.totalSeconds = total }
+            snapshots.update { $0.sot?.stage = .done; $0.sot?.measured.totalSeconds = total }
         }
         return Result(answer: answer, stats: stats, sot: sot, error: failure)
     }

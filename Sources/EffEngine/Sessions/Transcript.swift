@@ -207,7 +207,7 @@ public struct Transcript: Hashable, Sendable {
         if !s.usedSoT { return out + ": answered normally_\n" }
         if let f = s.fallbackReason { return out + ": fell back to normal decoding, \(f)_\n" }
         out += String(format: ": B=%d, skeleton %.2f s, expansion %.2f s, total %.2f s", s.streams,
-                      s.skeletonSeconds, s.expansionSeconds, s.totalSeconds)
+                      s.skeletonSeconds ?? 0, s.expansionSeconds ?? 0, s.totalSeconds ?? 0)
         if let r = s.stepRatio { out += String(format: ", r(B) %.2f", r) }
         if let n = s.normalEstimateSeconds { out += String(format: ", normal decoding of %d tokens est. %.2f s", s.answerTokens, n) }
         out += "_\n\n"

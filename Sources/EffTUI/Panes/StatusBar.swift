@@ -85,12 +85,13 @@ extension StatusBar {
             if !name.isEmpty { x = grid.put(name + " ", x: x, y: y, style: label) }
             x = grid.put(v, x: x, y: y, style: st ?? value)
         }
-        guard let sot = s.sot else {
+        guard let status = s.sot else {
             let keys = [Action.cycleSoT, .compare].compactMap { a in keymap.keys[a]?.first.map { (shortName($0), a) } }
             for (k, a) in keys { part(k, a == .cycleSoT ? "mode" : "A/B compare") }
             return
         }
-        switch sot.stage {
+        let sot = status.measured
+        switch status.stage {
         case .routing: part("", "routing…", live)
         case .skeleton: part("", "skeleton…", live)
         case .expanding: part("", "expanding B=\(sot.streams)", live)
@@ -104,7 +105,7 @@ extension StatusBar {
             }
         case .stopped: part("", "stopped")
         }
-        if sot.stage == .normal || (sot.stage == .done && sot.skeletonSeconds == nil), let r = sot.router {
+        if status.stage == .normal || (status.stage == .done && sot.skeletonSeconds == nil), let r = status.router {
             part("router", r)
         }
         let ms: (Double) -> String = { String(format: "%.0f ms", $0 * 1000) }
@@ -116,10 +117,10 @@ extension StatusBar {
             part("", String(format: "%.2f s vs normal ≈ %.2f s (%.2fx %@)", total, normal,
                             speed >= 1 ? speed : 1 / speed, speed >= 1 ? "faster" : "slower"),
                  Style(fg: speed >= 1 ? t[.statusOkFg] : t[.statusWarnFg], bg: bg, attrs: .bold))
-        } else if let total = sot.totalSeconds, sot.stage == .done {
+        } else if let total = sot.totalSeconds, status.stage == .done {
             part("total", String(format: "%.2f s", total))
         }
-        if let r = sot.router, sot.skeletonSeconds != nil { part("router", r) }
+        if let r = status.router, sot.skeletonSeconds != nil { part("router", r) }
     }
 
     /// Compact key names for the status line: ctrl-s -> ^S, f1 -> F1, esc -> Esc.
