@@ -85,7 +85,13 @@ public enum LongContextEval {
             units = max(0, units)
             ids = try render(units)
         }
-        return ids
+        // Fill up: the per-unit estimate undercounts when units merge at their seams.
+        while true {
+            let more = try render(units + 1)
+            guard more.count <= length else { return ids }
+            units += 1
+            ids = more
+        }
     }
 
     /// Passkey retrieval at every length x depth for every policy (policies interleaved per
