@@ -47,15 +47,22 @@ import Testing
     /// A fresh dense state holding `source`'s rows except `drop`, each key rotated in Double
     /// from its old position to its new one (`rotate: false` copies keys as stored: the
     /// mistake of not re-indexing, which the comparison must catch).
-    static func reindexed(_ source: LlamaState, dropping drop: Range<Int>, rotate: Bool = true) -> LlamaState {
+    /// With `f32` the rotation runs as the engine's RoPE does (f32 angle table, the same
+    /// kernel), so a correct eviction must match it bit for bit.
+    static func reindexed(_ source: LlamaState, dropping drop: Range<Int>, rotate: Bool = true,
+                          f32: Bool = false) -> LlamaState {
         let c = source.config, kvDim = c.kvDim, hs = c.headSize
         let out = LlamaState(config: c, maxContext: source.cache.maxLength, maxBatch: source.maxBatch)
         var k = [Float](repeating: 0, count: kvDim), v = k
+        var cosT = [Float](repeating: 0, count: hs / 2), sinT = cosT
         for l in 0..<c.nLayers {
             var to = 0
             for from in 0..<source.position where !drop.contains(from) {
                 source.cache.readRow(layer: l, position: from, key: &k, value: &v)
-                if rotate && to != from {
+                if rotate && to != from && f32 {
+                    RoPETable.fill(position: to - from, headSize: hs, base: c.ropeFreqBase, cos: &cosT, sin: &sinT)
+                    Kernels.ropeNormal(&k, nHeads: c.nKVHeads, headSize: hs, cos: cosT, sin: sinT)
+                } else if rotate && to != from {
                     for h in 0..<c.nKVHeads {
                         for i in 0..<(hs / 2) {
                             let theta = Double(to - from) * pow(Double(c.ropeFreqBase), -2 * Double(i) / Double(hs))
