@@ -223,21 +223,22 @@ public struct ModelBench {
         let state = policy.makeState(model, tokens: total + 1, maxBatch: 1)
         let toks = tokens(4096, seed: 5)
         var points: [StreamPoint] = []
-        var windowSeconds = 0.0
+        var windowSeconds = 0.0, windowTokens = 0
         var marks = Set(checkpoints).sorted()[...]
         for i in 0..<total {
             guard let next = marks.first else { break }
             if policy.eviction == nil && state.position >= state.cache.maxLength { break }
             let t0 = MonotonicClock.seconds()
             try model.forward([toks[i % toks.count]], state: state, logits: .last)
-            if i >= next - window { windowSeconds += MonotonicClock.seconds() - t0 }
+            if i >= next - window { windowSeconds += MonotonicClock.seconds() - t0; windowTokens += 1 }
             if i + 1 == next {
-                let p = StreamPoint(generated: next, msPerToken: windowSeconds / Double(min(window, next)) * 1000,
+                // Checkpoints closer than `window` share tokens: average what was timed.
+                let p = StreamPoint(generated: next, msPerToken: windowSeconds / Double(max(1, windowTokens)) * 1000,
                                     kvBytes: state.cache.ownBytesInUse)
                 log(String(format: "stream %@: %6d tokens, %6.2f ms/token, KV %.1f MiB", policy.name, p.generated,
                            p.msPerToken, Double(p.kvBytes) / 1_048_576))
                 points.append(p)
-                windowSeconds = 0
+                windowSeconds = 0; windowTokens = 0
                 marks.removeFirst()
             }
         }
