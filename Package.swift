@@ -54,7 +54,7 @@ let package = Package(
         .target(name: "EffTestSupport", dependencies: ["EffCore"], path: "Sources/EffTestSupport"),
 
         .testTarget(name: "EffCoreTests", dependencies: ["EffCore", "EffTestSupport"]),
-        .testTarget(name: "EffLLMTests", dependencies: ["EffLLM", "EffTestSupport"]),
+        .testTarget(name: "EffLLMTests", dependencies: ["EffLLM", "EffTechniques", "EffTestSupport"]),
         .testTarget(name: "EffDiffusionTests", dependencies: ["EffDiffusion", "EffTestSupport"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "EffEngineTests",

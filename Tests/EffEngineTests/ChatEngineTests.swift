@@ -167,6 +167,40 @@ import EffCore
         #expect(backend.kvFormat == .q8 && snap.techniques.kv == .q8 && snap.pendingKV == nil)
     }
 
+    /// F11 cycles dense -> StreamingLLM (evicting) -> dense between turns; every turn
+    /// records the policy it ran with; going back to dense after evictions says the tokens
+    /// are gone.
+    @Test func attentionTogglesBetweenTurnsAndRecordsThePolicyPerTurn() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("effterm-attn-\(UUID().uuidString)")
+        let backend = ScriptedChatBackend(answers: [Array(repeating: "w", count: 600)])
+        let engine = ChatEngine(backend: backend, settings: GenerationSettings(), system: nil,
+                                store: SessionStore(directory: dir))
+        await engine.beginSession()
+        await engine.send("first")
+        await engine.waitUntilIdle()
+        await engine.cycleAttention()
+        #expect(backend.attention == .sinkWindow(sinks: 4, window: 1020, evict: true))
+        #expect(engine.snapshots.latest.value.techniques.attention == AttentionSpec.streamingDefault)
+        await engine.send("second")
+        await engine.waitUntilIdle()
+        // 600 + 600 generated positions exceed 1024: the scripted cache evicted the excess.
+        var snap = engine.snapshots.latest.value
+        #expect(snap.contextUsed == 1024 && snap.evictedTokens > 0)
+        _ = engine.events.drain()
+        await engine.cycleAttention()
+        snap = engine.snapshots.latest.value
+        #expect(snap.techniques.attention == .dense && backend.attention == .dense)
+        let warnings = engine.events.drain().compactMap { e -> String? in
+            if case .notice(let t, true) = e { return t } else { return nil }
+        }
+        #expect(warnings.contains { $0.contains("evicted tokens are gone") }, "\(warnings)")
+        await engine.send("third")
+        await engine.waitUntilIdle()
+        let file = try #require(engine.snapshots.latest.value.sessionFile)
+        let t = try SessionStore.load(URL(fileURLWithPath: file))
+        #expect(t.turns.map(\.techniques.attention.description) == ["dense", "sink4+win1020+evict", "dense"])
+    }
+
     @Test func techniqueConfigReadsOldTranscriptsAndRoundTrips() throws {
         let old = #"{"attention":"dense","kv_cache":"f32","sot":"off","weights":"Q4_1"}"#
         let c = try JSONDecoder().decode(TechniqueConfig.self, from: Data(old.utf8))

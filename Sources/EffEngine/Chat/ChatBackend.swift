@@ -32,6 +32,27 @@ public protocol ChatBackend: AnyObject {
     /// Re-stores every cached position in `format` (the conversation is kept); called between
     /// turns only. Returns what it did, for the status line; throws when it cannot.
     func setKVFormat(_ format: KVFormat) throws -> KVFormatChange
+    /// Which keys attention reads and whether the cache evicts, now.
+    var attention: AttentionSpec { get }
+    /// Installs `spec` for the next turns (between turns only). The cached conversation is
+    /// kept; tokens an evicting policy already dropped stay gone.
+    func setAttention(_ spec: AttentionSpec) throws -> AttentionChange
+    /// Conversation tokens evicted from the cache so far (0 when nothing was evicted).
+    var evictedTokens: Int { get }
+}
+
+/// What switching the attention policy did.
+public struct AttentionChange: Sendable, Equatable {
+    public var from: AttentionSpec
+    public var to: AttentionSpec
+    /// Positions the cache holds now.
+    public var positions: Int
+    /// Conversation tokens evicted before the switch (they cannot come back).
+    public var evicted: Int
+
+    public init(from: AttentionSpec, to: AttentionSpec, positions: Int, evicted: Int) {
+        self.from = from; self.to = to; self.positions = positions; self.evicted = evicted
+    }
 }
 
 /// What switching the KV format did.
@@ -56,4 +77,10 @@ public struct KVFormatChange: Sendable, Equatable {
 
 extension ChatBackend {
     public var sot: ChatSoTSupport? { nil }
+    public var attention: AttentionSpec { .dense }
+    public var evictedTokens: Int { 0 }
+    public func setAttention(_ spec: AttentionSpec) throws -> AttentionChange {
+        guard spec == .dense else { throw ChatBackendError.attentionUnsupported(spec.description) }
+        return AttentionChange(from: .dense, to: .dense, positions: contextUsed, evicted: 0)
+    }
 }

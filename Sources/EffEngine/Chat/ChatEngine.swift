@@ -21,6 +21,8 @@ public actor ChatEngine {
     private var techniques = TechniqueConfig()
     /// A KV format asked for while an answer ran: applied when it finishes (a safe point).
     private var pendingKV: KVFormat?
+    /// An attention policy asked for while an answer ran: applied when it finishes.
+    private var pendingAttention: AttentionSpec?
     /// A finished A/B comparison waiting for the person's verdict.
     var pendingCompare: CompareRecord?
     private(set) var messages: [TurnMessage] = []
@@ -34,6 +36,7 @@ public actor ChatEngine {
         self.system = system
         self.store = store
         techniques.kv = backend.kvFormat
+        techniques.attention = backend.attention
         var snap = ChatSnapshot()
         snap.model = backend.info
         snap.techniques = techniques
@@ -95,6 +98,7 @@ public actor ChatEngine {
             $0.lastStats = stats
             $0.kvBytesInUse = b.kvBytesInUse
             $0.contextUsed = b.contextUsed
+            $0.evictedTokens = b.evictedTokens
             if let attention { $0.attention = attention; $0.attentionTurn = 0 }
             $0.turns += 1
         }
@@ -113,6 +117,10 @@ public actor ChatEngine {
         if let kv = pendingKV {
             pendingKV = nil
             await applyKV(kv)
+        }
+        if let spec = pendingAttention {
+            pendingAttention = nil
+            applyAttention(spec)
         }
         finishJob()
     }
@@ -195,6 +203,58 @@ public actor ChatEngine {
     /// Advances the KV format: f32 -> f16 -> q8 -> f32 (F9).
     public func cycleKVFormat() async { await setKVFormat((pendingKV ?? techniques.kv).next) }
 
+    /// Switches the attention policy (F11 / Ctrl-O cycle it). Between turns it applies at
+    /// once; during an answer it is queued and applied when the answer ends. Evicted tokens
+    /// stay gone: switching back to dense says so.
+    public func setAttention(_ spec: AttentionSpec) {
+        if busy {
+            pendingAttention = spec
+            snapshots.update { $0.pendingAttention = spec }
+            events.push(.notice("attention \(spec) after this answer (the cache is in use)", isWarning: false))
+            return
+        }
+        applyAttention(spec)
+    }
+
+    /// Installs `spec` on the backend and publishes the result (between turns).
+    private func applyAttention(_ spec: AttentionSpec) {
+        let b = box.backend
+        do {
+            let change = try b.setAttention(spec)
+            techniques.attention = spec
+            events.push(.notice(Self.attentionNotice(change), isWarning: change.evicted > 0 && !spec.evicts))
+        } catch {
+            events.push(.notice("attention \(spec) not applied: \(error)", isWarning: true))
+        }
+        let applied = techniques
+        snapshots.update {
+            $0.techniques = applied; $0.pendingAttention = nil
+            $0.kvBytesInUse = b.kvBytesInUse; $0.contextUsed = b.contextUsed; $0.evictedTokens = b.evictedTokens
+        }
+    }
+
+    /// The status line after a policy switch.
+    static func attentionNotice(_ c: AttentionChange) -> String {
+        var text = "attention \(c.from) -> \(c.to)"
+        switch c.to {
+        case .dense:
+            text += c.evicted > 0
+                ? ": \(c.evicted) evicted tokens are gone; dense reads the \(c.positions) kept" : ": every cached key"
+        case let .sinkWindow(s, w, true):
+            text += ": KV bounded to \(s + w) positions (\(s) sinks + \(w) recent); older tokens will be evicted for good"
+        case let .sinkWindow(s, w, false):
+            text += ": reads \(s) sinks + \(w) recent (mask only, nothing evicted)"
+                + (c.evicted > 0 ? "; \(c.evicted) tokens were already evicted" : "")
+        }
+        return text
+    }
+
+    /// Advances the attention policy: dense -> StreamingLLM (sink4+win1020, evicting) -> dense.
+    public func cycleAttention() {
+        let current = pendingAttention ?? techniques.attention
+        setAttention(current == .dense ? AttentionSpec.streamingDefault : .dense)
+    }
+
     /// Stops the running answer after the current token; the partial text is kept.
     public func stop() { cancel?.cancel() }
 
@@ -241,7 +301,7 @@ public actor ChatEngine {
         box.backend.reset()
         messages = system.map { $0.isEmpty ? [] : [TurnMessage(role: "system", content: $0)] } ?? []
         snapshots.update {
-            $0.lastStats = nil; $0.kvBytesInUse = 0; $0.contextUsed = 0; $0.turns = 0
+            $0.lastStats = nil; $0.kvBytesInUse = 0; $0.contextUsed = 0; $0.turns = 0; $0.evictedTokens = 0
             $0.attention = nil; $0.warning = nil
         }
         events.push(.conversationLoaded(messages))
@@ -275,7 +335,7 @@ public actor ChatEngine {
         if let warning { events.push(.notice(warning, isWarning: true)) }
         let b = box.backend
         snapshots.update {
-            $0.kvBytesInUse = b.kvBytesInUse; $0.contextUsed = b.contextUsed
+            $0.kvBytesInUse = b.kvBytesInUse; $0.contextUsed = b.contextUsed; $0.evictedTokens = b.evictedTokens
             $0.turns = transcript.turns.count; $0.warning = warning
             $0.lastStats = transcript.turns.last?.stats
         }

@@ -35,6 +35,10 @@ public struct ChatSnapshot: Sendable, Equatable {
     public var techniques = TechniqueConfig()
     /// A KV format switch waiting for the running answer to end (or being applied).
     public var pendingKV: KVFormat?
+    /// An attention policy switch waiting for the running answer to end.
+    public var pendingAttention: AttentionSpec?
+    /// Conversation tokens an evicting policy dropped from the cache (gone for good).
+    public var evictedTokens = 0
     public var attention: AttentionSummary?
     /// Answers completed since the attention summary was measured (0 = current).
     public var attentionTurn = 0

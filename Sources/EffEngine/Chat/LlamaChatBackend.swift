@@ -22,8 +22,12 @@ public final class LlamaChatBackend: ChatBackend, @unchecked Sendable {
     let template: ChatTemplate
     let stopTokens: Set<Int32>
     let state: LlamaState
-    /// Tokens whose keys and values are in the cache, in order (count == state.position).
+    /// Tokens fed to the cache since the last reset, in order. Without eviction they are
+    /// the cache's positions (count == state.position); after evictions the cache holds
+    /// only some of them (count == state.position + state.evictedCount).
     private var cached: [Int32] = []
+    /// The attention configuration in force (`setAttention`).
+    public private(set) var attention: AttentionSpec = .dense
     private let collector: AttentionStatsCollector
     /// Every how many decode steps attention probabilities are observed (1 = all, 0 = never).
     public var attentionSampleEvery: Int
@@ -67,7 +71,19 @@ public final class LlamaChatBackend: ChatBackend, @unchecked Sendable {
     /// Rewinds the cache to the longest prefix it shares with `ids`, leaving at least one
     /// token of `ids` to process; returns the tokens still to run.
     func reuse(_ ids: [Int32]) throws -> ArraySlice<Int32> {
-        guard ids.count <= state.cache.maxLength else {
+        if state.evictedCount > 0 {
+            // Evicted tokens cannot be rewound into: keep the common prefix when it ends
+            // after the evicted stretch (fed token i sits at position i - evicted there),
+            // else start over and stream the whole conversation through the policy.
+            let p = min(cached.commonPrefixLength(with: ids), ids.count - 1)
+            if let start = state.evictionStart, p >= start + state.evictedCount, p > state.evictedCount,
+               state.rewind(to: p - state.evictedCount) {
+                cached.removeSubrange(p...)
+                return ids[p...]
+            }
+            reset()
+        }
+        guard state.evictionPolicy != nil || ids.count <= state.cache.maxLength else {
             throw ChatBackendError.contextFull(tokens: ids.count, context: state.cache.maxLength)
         }
         let p = max(0, min(cached.commonPrefixLength(with: ids), ids.count - 1))
@@ -103,7 +119,8 @@ public final class LlamaChatBackend: ChatBackend, @unchecked Sendable {
     public func complete(_ ids: [Int32], settings: GenerationSettings, cancel: CancellationFlag,
                          onText: (String) -> Void) throws -> Completion {
         let fresh = try reuse(ids)
-        let room = state.cache.maxLength - ids.count
+        // Under eviction the stream never runs out of room.
+        let room = state.evictionPolicy == nil ? state.cache.maxLength - ids.count : Int.max
         let sampler = Sampler(config: settings.sampler, vocabSize: model.config.vocabSize)
         let generator = TokenGenerator(model: model, state: state, sampler: sampler, prompt: Array(fresh),
                                        maxTokens: max(1, min(settings.maxTokens, room)), stopTokens: stopTokens,
@@ -126,7 +143,8 @@ public final class LlamaChatBackend: ChatBackend, @unchecked Sendable {
         let tail = detok.flush()
         if !tail.isEmpty { onText(tail) }
         cached = Array(cached + fresh + generator.generated)
-        if cached.count > state.position { cached.removeSubrange(state.position...) }
+        let fed = state.position + state.evictedCount
+        if cached.count > fed { cached.removeSubrange(fed...) }
         if let error = generator.error { throw error }
         let t = generator.timings
         var stats = TurnStats()
@@ -169,6 +187,16 @@ public final class LlamaChatBackend: ChatBackend, @unchecked Sendable {
     }
 
     public var kvBytesInUse: Int { state.cache.ownBytesInUse }
+    public var evictedTokens: Int { state.evictedCount }
+
+    /// Installs `spec` on the conversation's state (between turns). An evicting policy trims
+    /// the cache at the next token; tokens already evicted stay gone whatever comes next.
+    public func setAttention(_ spec: AttentionSpec) throws -> AttentionChange {
+        let change = AttentionChange(from: attention, to: spec, positions: state.position, evicted: state.evictedCount)
+        spec.apply(to: state)
+        attention = spec
+        return change
+    }
     public var contextUsed: Int { state.position }
     public var kvFormat: KVFormat { state.kvFormat }
 
@@ -187,12 +215,14 @@ public final class LlamaChatBackend: ChatBackend, @unchecked Sendable {
 public enum ChatBackendError: Error, CustomStringConvertible {
     case contextFull(tokens: Int, context: Int)
     case rewindFailed(position: Int)
+    case attentionUnsupported(String)
 
     public var description: String {
         switch self {
         case .contextFull(let n, let c):
             return "the conversation has \(n) tokens but the context holds \(c); start a new session (Ctrl-N)"
         case .rewindFailed(let p): return "the KV cache cannot rewind to position \(p)"
+        case .attentionUnsupported(let a): return "this backend runs dense attention only (asked for \(a))"
         }
     }
 }

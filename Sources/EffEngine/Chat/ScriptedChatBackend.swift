@@ -18,6 +18,22 @@ public final class ScriptedChatBackend: ChatBackend, @unchecked Sendable {
     public var sotScript: ScriptedSoTSupport?
     public var sot: ChatSoTSupport? { sotScript }
     public private(set) var kvFormat: KVFormat = .f32
+    public private(set) var attention: AttentionSpec = .dense
+    /// Positions an evicting policy dropped (the scripted cache keeps at most its budget).
+    public private(set) var evictedTokens = 0
+
+    public func setAttention(_ spec: AttentionSpec) throws -> AttentionChange {
+        let change = AttentionChange(from: attention, to: spec, positions: positions, evicted: evictedTokens)
+        attention = spec
+        return change
+    }
+
+    /// Applies the evicting policy's budget to the scripted positions.
+    private func evict() {
+        guard let budget = attention.kvBudget, positions > budget else { return }
+        evictedTokens += positions - budget
+        positions = budget
+    }
 
     /// Bytes the scripted cache would hold: positions x layers x 2 rows of 64 elements.
     private func bytes(_ f: KVFormat) -> Int { positions * info.nLayers * 2 * f.rowBytes(width: 64) }
@@ -54,6 +70,7 @@ public final class ScriptedChatBackend: ChatBackend, @unchecked Sendable {
         }
         stats.decodeSeconds = Date().timeIntervalSince(start)
         positions += stats.promptTokens + stats.generatedTokens
+        evict()
         stats.contextUsed = positions
         let c = AttentionStatsCollector(nLayers: info.nLayers, nHeads: info.nHeads, patternBins: 8)
         let probs: [Float] = [0.5, 0.25, 0.125, 0.125]
@@ -71,7 +88,7 @@ public final class ScriptedChatBackend: ChatBackend, @unchecked Sendable {
         return s
     }
 
-    public func reset() { positions = 0; turn = 0 }
+    public func reset() { positions = 0; turn = 0; evictedTokens = 0 }
     public var kvBytesInUse: Int { bytes(kvFormat) }
     public var contextUsed: Int { positions }
 }

@@ -42,30 +42,9 @@ public enum WeightChoice: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// Which keys attention reads.
-public enum AttentionChoice: Hashable, Sendable, CustomStringConvertible {
-    /// Every cached key (the reference).
-    case dense
-    /// StreamingLLM: the first `sinks` tokens plus the `window` most recent ones.
-    case sinkWindow(sinks: Int, window: Int)
-
-    /// "dense" or "sink4+win1020".
-    public var description: String {
-        switch self {
-        case .dense: return "dense"
-        case .sinkWindow(let s, let w): return "sink\(s)+win\(w)"
-        }
-    }
-
-    /// Parses `description`'s spellings; nil for anything else.
-    public init?(_ text: String) {
-        if text == "dense" { self = .dense; return }
-        let parts = text.split(separator: "+")
-        guard parts.count == 2, parts[0].hasPrefix("sink"), parts[1].hasPrefix("win"),
-              let s = Int(parts[0].dropFirst(4)), let w = Int(parts[1].dropFirst(3)), s >= 0, w > 0 else { return nil }
-        self = .sinkWindow(sinks: s, window: w)
-    }
-}
+/// Which keys attention reads (and whether the cache evicts): `AttentionSpec`, whose
+/// spellings ("dense", "sink4+win1020", "sink4+win1020+evict") the transcripts store.
+public typealias AttentionChoice = AttentionSpec
 
 extension TechniqueConfig: Codable {
     enum CodingKeys: String, CodingKey { case weights, kv = "kv_cache", attention, sot }

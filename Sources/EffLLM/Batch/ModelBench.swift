@@ -138,6 +138,113 @@ public struct ModelBench {
         }
     }
 
+    /// One attention configuration's row of the interleaved decode table.
+    public struct PolicyRow {
+        public let name: String
+        /// Per depth, in the order asked: decode rate and the KV bytes the state held after
+        /// the timed tokens.
+        public let decode: [(depth: Int, rate: Rate, kvBytes: Int)]
+    }
+
+    /// Decode of `n` single-token steps at each depth under every attention configuration,
+    /// interleaved per repetition like `decodeFormats`. Each configuration streams the same
+    /// pseudo-random context through its own state, shallowest depth first (an evicting one
+    /// keeps only its budget); before each timed run a non-evicting state rewinds to the
+    /// depth and an evicting one restarts from a copy of its cache at the depth (eviction
+    /// cannot be rewound), copied outside the timing.
+    public func decodePolicies(_ policies: [AttentionConfiguration], depths: [Int], tokens n: Int) throws -> [PolicyRow] {
+        let limit = model.config.seqLen - n
+        let asked = depths
+        let maxDepth = depths.max() ?? 0
+        let context = tokens(maxDepth, seed: 2)
+        let roots = policies.map { $0.makeState(model, tokens: maxDepth + n, maxBatch: 512) }
+        let work = policies.map { p -> LlamaState? in
+            p.eviction == nil ? nil : p.makeState(model, tokens: maxDepth + n, maxBatch: 1)
+        }
+        let toks = tokens(n, seed: 3)
+        var rates: [[Int: (Rate, Int)]] = policies.map { _ in [:] }
+        var filled = 0
+        for depth in Set(asked).sorted() {
+            if depth > filled {
+                for (i, root) in roots.enumerated() where policies[i].eviction != nil || depth <= limit {
+                    try model.forward(Array(context[filled..<depth]), state: root, logits: .none)
+                }
+                filled = depth
+            }
+            var times: [[Double]] = policies.map { _ in [] }
+            var bytes = policies.map { _ in 0 }
+            for rep in 0...reps {
+                for i in policies.indices {
+                    let state: LlamaState
+                    if let w = work[i] {
+                        w.rewind(to: 0)
+                        w.cache.copyPositions(from: roots[i].cache, length: roots[i].position)
+                        state = w
+                    } else {
+                        guard depth <= limit else { continue }  // dense past its context: no figure
+                        roots[i].rewind(to: depth)
+                        state = roots[i]
+                    }
+                    let t0 = MonotonicClock.seconds()
+                    for t in toks { try model.forward([t], state: state, logits: .last) }
+                    if rep > 0 { times[i].append(MonotonicClock.seconds() - t0) }
+                    bytes[i] = state.cache.ownBytesInUse
+                }
+            }
+            for i in policies.indices {
+                if work[i] == nil { if depth <= limit { roots[i].rewind(to: depth) } else { continue } }
+                let t = median(times[i])
+                log(String(format: "decode %4d tokens at depth %5d: %8.1f tok/s, %6.2f ms/token, KV %.1f MiB (%@)", n, depth,
+                           Double(n) / t, t / Double(n) * 1000, Double(bytes[i]) / 1_048_576, policies[i].name))
+                rates[i][depth] = (Rate(seconds: t, tokPerSec: Double(n) / t), bytes[i])
+            }
+        }
+        return policies.indices.map { i in
+            PolicyRow(name: policies[i].name, decode: asked.compactMap { d in
+                rates[i][d].map { (depth: d, rate: $0.0, kvBytes: $0.1) }
+            })
+        }
+    }
+
+    /// ms per token at one point of a long generation.
+    public struct StreamPoint {
+        /// Tokens generated when the figure was taken.
+        public let generated: Int
+        /// Mean ms per token over the `window` tokens before it.
+        public let msPerToken: Double
+        public let kvBytes: Int
+    }
+
+    /// One long single-token decode stream of `total` tokens under `policy` (evicting, or it
+    /// stops at the context), reporting the mean ms per token over the `window` tokens
+    /// before each checkpoint: constant cost is what StreamingLLM promises.
+    public func stream(_ policy: AttentionConfiguration, checkpoints: [Int], window: Int = 128) throws -> [StreamPoint] {
+        let total = checkpoints.max() ?? 0
+        let state = policy.makeState(model, tokens: total + 1, maxBatch: 1)
+        let toks = tokens(4096, seed: 5)
+        var points: [StreamPoint] = []
+        var windowSeconds = 0.0, windowTokens = 0
+        var marks = Set(checkpoints).sorted()[...]
+        for i in 0..<total {
+            guard let next = marks.first else { break }
+            if policy.eviction == nil && state.position >= state.cache.maxLength { break }
+            let t0 = MonotonicClock.seconds()
+            try model.forward([toks[i % toks.count]], state: state, logits: .last)
+            if i >= next - window { windowSeconds += MonotonicClock.seconds() - t0; windowTokens += 1 }
+            if i + 1 == next {
+                // Checkpoints closer than `window` share tokens: average what was timed.
+                let p = StreamPoint(generated: next, msPerToken: windowSeconds / Double(max(1, windowTokens)) * 1000,
+                                    kvBytes: state.cache.ownBytesInUse)
+                log(String(format: "stream %@: %6d tokens, %6.2f ms/token, KV %.1f MiB", policy.name, p.generated,
+                           p.msPerToken, Double(p.kvBytes) / 1_048_576))
+                points.append(p)
+                windowSeconds = 0; windowTokens = 0
+                marks.removeFirst()
+            }
+        }
+        return points
+    }
+
     /// B streams forked from one shared `prompt`-token prefix, `steps` batched steps each.
     public func batched(streams: [Int], steps: Int, prompt: Int = 64) throws -> [BatchedRow] {
         let maxB = streams.max() ?? 1

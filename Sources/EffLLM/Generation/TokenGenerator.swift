@@ -82,11 +82,13 @@ public final class TokenGenerator: Sequence, IteratorProtocol {
             if !started {
                 started = true
                 timings.promptTokens = prompt.count
-                guard state.position + prompt.count <= state.cache.maxLength else { return finish(.contextFull) }
+                guard state.evictionPolicy != nil || state.position + prompt.count <= state.cache.maxLength else {
+                    return finish(.contextFull)
+                }
                 try model.forward(prompt, state: state, logits: .last)
                 for t in prompt { sampler.accept(t) }
             } else if let last = pending {
-                guard state.position < state.cache.maxLength else { return finish(.contextFull) }
+                guard state.evictionPolicy != nil || state.position < state.cache.maxLength else { return finish(.contextFull) }
                 try model.forward([last], state: state, logits: .last)
             }
         } catch {

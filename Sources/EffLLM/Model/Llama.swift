@@ -66,16 +66,25 @@ public final class LlamaModel: @unchecked Sendable {
     }
 
     /// Runs `tokens` at the state's next positions, appending their keys and values to its
-    /// cache, in chunks of `state.maxBatch` rows.
+    /// cache, in chunks of `state.maxBatch` rows. With an eviction policy each chunk first
+    /// makes room (`LlamaState.makeRoom`) and holds at most the policy's `maxChunk` tokens,
+    /// so a stream of any length fits the policy's budget.
     public func forward(_ tokens: UnsafeBufferPointer<Int32>, state: LlamaState, logits: LogitsRequest = .last) throws {
         guard let base = tokens.baseAddress, tokens.count > 0 else { throw LlamaModelError.batchEmpty }
         try validate(tokens)
-        guard state.position + tokens.count <= state.cache.maxLength else {
+        let chunk = min(state.maxBatch, state.evictionPolicy?.maxChunk ?? state.maxBatch)
+        guard state.evictionPolicy != nil || state.position + tokens.count <= state.cache.maxLength else {
             throw LlamaModelError.contextFull(position: state.position + tokens.count - 1, capacity: state.cache.maxLength)
         }
         var done = 0
         while done < tokens.count {
-            let n = min(state.maxBatch, tokens.count - done)
+            let n = min(chunk, tokens.count - done)
+            if state.evictionPolicy != nil {
+                try state.makeRoom(for: n)
+                guard state.position + n <= state.cache.maxLength else {
+                    throw LlamaModelError.contextFull(position: state.position + n - 1, capacity: state.cache.maxLength)
+                }
+            }
             let isLastChunk = done + n == tokens.count
             var input = SequenceInput(state: state, tokens: UnsafeBufferPointer(start: base + done, count: n), logits: nil)
             switch logits {
@@ -101,6 +110,12 @@ public final class LlamaModel: @unchecked Sendable {
         for (i, s) in batch.enumerated() {
             guard s.tokens.count > 0 else { throw LlamaModelError.batchEmpty }
             try validate(s.tokens)
+            if let policy = s.state.evictionPolicy {
+                guard s.tokens.count <= policy.maxChunk else {
+                    throw LlamaModelError.chunkTooLong(tokens: s.tokens.count, max: policy.maxChunk)
+                }
+                try s.state.makeRoom(for: s.tokens.count)
+            }
             guard s.state.position + s.tokens.count <= s.state.cache.maxLength else {
                 throw LlamaModelError.contextFull(position: s.state.position + s.tokens.count - 1,
                                                   capacity: s.state.cache.maxLength)

@@ -137,6 +137,8 @@ public enum LlamaModelError: Error, Equatable, CustomStringConvertible {
     case tokenOutOfRange(token: Int32, vocabSize: Int)
     case contextFull(position: Int, capacity: Int)
     case batchEmpty
+    case evictionRefused(range: Range<Int>, length: Int)
+    case chunkTooLong(tokens: Int, max: Int)
 
     public var description: String {
         switch self {
@@ -154,6 +156,10 @@ public enum LlamaModelError: Error, Equatable, CustomStringConvertible {
             return "token id \(t) is outside the vocabulary 0..<\(v)"
         case .contextFull(let p, let c):
             return "position \(p) does not fit the KV cache of \(c) positions"
+        case .evictionRefused(let r, let n):
+            return "the KV cache of \(n) positions cannot evict \(r.lowerBound)..<\(r.upperBound) (a shared prefix or fork point)"
+        case .chunkTooLong(let n, let m):
+            return "\(n) tokens in one batch row group exceed the eviction policy's \(m) per chunk"
         case .batchEmpty:
             return "forward pass called with no tokens"
         }

@@ -54,6 +54,18 @@ public final class LlamaState {
     public var residualObserver: ResidualObserver?
     /// Which cached positions attention reads (nil: all, dense). Forks inherit it.
     public var attentionPolicy: AttentionPolicy?
+    /// Which positions to drop before new tokens are written (nil: none, the cache grows to
+    /// its capacity). Consulted by the forward pass before every chunk (`makeRoom`). Forks
+    /// do not inherit it: their shared prefix is read-only and cannot be evicted from.
+    public var evictionPolicy: KVEvictionPolicy?
+    /// Positions evicted so far (by `makeRoom`); `rewind` and `reset` do not restore them.
+    public private(set) var evictedCount = 0
+    /// Where evictions cut the token stream when they all started at one position (the
+    /// sinks): tokens `evictionStart ..< evictionStart + evictedCount` of the stream are
+    /// gone and later ones sit `evictedCount` positions lower. Nil before any eviction, or
+    /// once evictions started at different positions (the mapping is then unknown).
+    public private(set) var evictionStart: Int?
+    private var evictionStartsVary = false
 
     let scratch: ForwardScratch
     let scores: UnsafeMutablePointer<Float>   // (nHeads, maxLength) attention probabilities (observers)
@@ -107,7 +119,31 @@ public final class LlamaState {
 
     /// Rewinds to absolute position `length` (keeps positions before it); false when refused.
     @discardableResult
-    public func rewind(to length: Int) -> Bool { cache.truncate(to: length) }
+    public func rewind(to length: Int) -> Bool {
+        guard cache.truncate(to: length) else { return false }
+        if length == 0 { evictedCount = 0; evictionStart = nil; evictionStartsVary = false }
+        return true
+    }
+
+    /// Evicts what the eviction policy asks for before `incoming` tokens are written (no
+    /// policy: nothing). Positions after the evicted range move down and their keys are
+    /// re-rotated by the shift (`KVCache.removePositions`). Returns the number of positions
+    /// evicted; throws when the policy's range cannot be removed (it reaches into a shared
+    /// prefix or below a fork point).
+    @discardableResult
+    public func makeRoom(for incoming: Int) throws -> Int {
+        guard let policy = evictionPolicy else { return 0 }
+        let range = policy.positionsToEvict(length: cache.length, incoming: incoming).clamped(to: 0..<cache.length)
+        guard !range.isEmpty else { return 0 }
+        guard cache.removePositions(range, headSize: config.headSize, ropeBase: config.ropeFreqBase) else {
+            throw LlamaModelError.evictionRefused(range: range, length: cache.length)
+        }
+        if evictedCount == 0 { evictionStart = range.lowerBound }
+        else if evictionStart != range.lowerBound { evictionStartsVary = true; evictionStart = nil }
+        if evictionStartsVary { evictionStart = nil }
+        evictedCount += range.count
+        return range.count
+    }
 
     /// Bytes of scratch and own KV storage this state reserves (KV counted at capacity).
     public var reservedBytes: Int {

@@ -7,7 +7,7 @@ import Foundation
 /// (the screen writes only changed cells). Runs on one thread; talks to the engine actor
 /// only through a serial command stream, so it never waits for generation.
 public final class ChatApp {
-    enum Command: Sendable { case send(String), stop, save, export, newSession, cycleSoT, cycleKV, compare, vote(String) }
+    enum Command: Sendable { case send(String), stop, save, export, newSession, cycleSoT, cycleKV, cycleAttention, compare, vote(String) }
 
     public let screen: Screen
     public let engine: ChatEngine
@@ -56,6 +56,7 @@ public final class ChatApp {
                 case .newSession: await engine.newSession()
                 case .cycleSoT: await engine.cycleSoTMode()
                 case .cycleKV: await engine.cycleKVFormat()
+                case .cycleAttention: await engine.cycleAttention()
                 case .compare: await engine.compare()
                 case .vote(let v): await engine.vote(v)
                 }
@@ -191,6 +192,7 @@ public final class ChatApp {
         case .stats: showStats.toggle()
         case .cycleSoT: commands.yield(.cycleSoT)
         case .cycleKV: commands.yield(.cycleKV)
+        case .cycleAttention: commands.yield(.cycleAttention)
         case .compare: commands.yield(.compare)
         }
     }

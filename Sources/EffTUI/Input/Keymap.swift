@@ -4,7 +4,7 @@ import Foundation
 /// Everything a hotkey can do in `effterm chat`.
 public enum Action: String, CaseIterable, Sendable {
     case help, quit, stop
-    case cycleSoT = "sot-mode", compare, cycleKV = "kv-format"
+    case cycleSoT = "sot-mode", compare, cycleKV = "kv-format", cycleAttention = "attention"
     case save, exportMarkdown = "export", newSession = "new-session"
     case cycleTheme = "theme", cyclePanel = "panel-next", fullPanel = "panel-full"
     case panelBits = "panel-bits", panelAttn = "panel-attn", panelDiff = "panel-diff"
@@ -34,6 +34,7 @@ public enum Action: String, CaseIterable, Sendable {
         case .cycleSoT: return "Skeleton-of-Thought: off -> on -> auto (router)"
         case .compare: return "A/B: rerun the last question normal vs SoT, blind"
         case .cycleKV: return "KV cache format: f32 -> f16 -> q8 (cache converted)"
+        case .cycleAttention: return "attention: dense -> StreamingLLM sink4+win1020 (evicts) -> dense"
         }
     }
 
@@ -59,6 +60,7 @@ public enum Action: String, CaseIterable, Sendable {
         case .cycleSoT: return [.function(7)]
         case .compare: return [.function(8)]
         case .cycleKV: return [.function(9)]
+        case .cycleAttention: return [.function(11), .ctrl("o")]
         }
     }
 }

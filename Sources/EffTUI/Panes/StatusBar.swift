@@ -31,7 +31,9 @@ public enum StatusBar {
         let tech = s.techniques
         // A KV switch waiting for the answer to end shows as "f32→f16".
         let kv = s.pendingKV.map { tech.kv.name + "→" + $0.name } ?? tech.kv.name
-        var toggles = [("W", tech.weights.description), ("KV", kv), ("attn", tech.attention.description)]
+        // Likewise "dense→sink4+win1020+evict" for a queued attention switch.
+        let attn = s.pendingAttention.map { tech.attention.description + "→" + $0.description } ?? tech.attention.description
+        var toggles = [("W", tech.weights.description), ("KV", kv), ("attn", attn)]
         if height(for: s) == 2 { toggles.append(("SoT", tech.sot.rawValue)) }  // else the SoT row says it
         for (k, v) in toggles {
             x = grid.put("\(k):", x: x, y: y, style: label)
@@ -48,6 +50,11 @@ public enum StatusBar {
         x = grid.put(formatBytes(s.kvBytesInUse), x: x, y: y2, style: value)
         x = grid.put("  ctx ", x: x, y: y2, style: label)
         x = grid.put("\(s.contextUsed)/\(s.model?.contextMax ?? 0)", x: x, y: y2, style: value)
+        if s.evictedTokens > 0 {
+            // Evicted tokens are gone for good, whatever policy is on now.
+            x = grid.put("  evicted ", x: x, y: y2, style: label)
+            x = grid.put("\(s.evictedTokens)", x: x, y: y2, style: Style(fg: t[.statusWarnFg], bg: bg, attrs: .bold))
+        }
         x = grid.put(" │ ", x: x, y: y2, style: label)
         if let notice {
             grid.put(notice.text, x: x, y: y2, style: Style(fg: notice.isWarning ? t[.statusWarnFg] : t[.statusOkFg], bg: bg, attrs: .bold))

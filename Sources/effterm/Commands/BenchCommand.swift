@@ -2,6 +2,7 @@ import ArgumentParser
 import EffCore
 import EffEngine
 import EffLLM
+import EffTechniques
 import Foundation
 
 /// `effterm bench`: measurements printed as tables or JSON. `effterm bench` alone (or
@@ -51,6 +52,15 @@ struct LLMBenchCommand: ParsableCommand {
     @Option(help: "KV cache formats, comma-separated (f32, f16, q8, q8g64). Prefill and batched runs use the first; with more than one, decode runs every format interleaved at each depth and reports bytes per token and the ratio to f32.")
     var kv = "f32"
 
+    @Option(help: "Attention policies, comma-separated (dense, sinkS+winW, sinkS+winW+evict). With any but dense alone, decode runs every policy interleaved at each depth and reports ms/token and KV bytes.")
+    var attention = "dense"
+
+    @Option(help: "Also stream this many single-token decode steps under each evicting policy (and dense until its context ends), reporting ms/token at --checkpoints.")
+    var generate = 0
+
+    @Option(help: "Generated-token counts at which --generate reports ms/token (mean of the 128 tokens before).")
+    var checkpoints = "2048,4096,8192,16384"
+
     @Option(help: "Batched stream counts, comma-separated.")
     var streams = "1,2,4,8"
 
@@ -72,6 +82,8 @@ struct LLMBenchCommand: ParsableCommand {
         for n in names where KVFormat(argument: n) == nil {
             throw ValidationError("--kv \(n): use f32, f16, q8 or q8g64.")
         }
+        do { _ = try AttentionPolicyCatalog.parseList(attention) } catch { throw ValidationError("--attention: \(error)") }
+        guard generate >= 0 else { throw ValidationError("--generate \(generate): use 0 (off) or a token count.") }
     }
 
     var formats: [KVFormat] {
@@ -114,7 +126,19 @@ struct LLMBenchCommand: ParsableCommand {
                 return ["tokens": n, "tok_s": r.tokPerSec, "seconds": r.seconds] as [String: Any]
             }
         }
-        if sections.contains("decode"), formats.count > 1 {
+        let specs = (try? AttentionPolicyCatalog.parseList(attention)) ?? [.dense]
+        if sections.contains("decode"), specs != [.dense] {
+            let rows = try bench.decodePolicies(specs.map(\.configuration), depths: depthList, tokens: decodeTokens)
+            result["attention"] = rows.map { row in
+                [
+                    "policy": row.name,
+                    "decode": row.decode.map { d in
+                        ["depth": d.depth, "tokens": decodeTokens, "tok_s": d.rate.tokPerSec,
+                         "ms_per_token": d.rate.seconds / Double(decodeTokens) * 1000, "kv_bytes": d.kvBytes] as [String: Any]
+                    },
+                ] as [String: Any]
+            }
+        } else if sections.contains("decode"), formats.count > 1 {
             let rows = try bench.decodeFormats(formats, depths: depthList, tokens: decodeTokens)
             let f32 = rows.first { $0.format == .f32 }
             result["decode"] = rows[0].decode.map {
@@ -138,6 +162,15 @@ struct LLMBenchCommand: ParsableCommand {
             result["decode"] = try depthList.map { d in
                 let r = try bench.decode(depth: d, tokens: decodeTokens)
                 return ["depth": d, "tokens": decodeTokens, "tok_s": r.tokPerSec, "seconds": r.seconds] as [String: Any]
+            }
+        }
+        if generate > 0 {
+            let marks = Self.ints(checkpoints).filter { $0 > 0 && $0 <= generate } + [generate]
+            result["generate"] = try specs.map { spec in
+                let points = try bench.stream(spec.configuration, checkpoints: Array(Set(marks)).sorted())
+                return ["policy": spec.description, "points": points.map {
+                    ["generated": $0.generated, "ms_per_token": $0.msPerToken, "kv_bytes": $0.kvBytes] as [String: Any]
+                }] as [String: Any]
             }
         }
         if sections.contains("batched") {

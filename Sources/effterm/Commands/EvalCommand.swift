@@ -7,7 +7,7 @@ struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
         abstract: "Check the engine against reference outputs.",
-        subcommands: [EvalFixturesCommand.self]
+        subcommands: [EvalFixturesCommand.self, EvalLongContextCommand.self]
     )
 }
 

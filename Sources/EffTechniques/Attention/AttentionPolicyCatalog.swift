@@ -1,0 +1,100 @@
+import EffCore
+
+/// One attention configuration by name: which keys each query reads and whether the cache
+/// evicts. The spelling is what options, the status bar and transcripts use:
+///
+/// - `dense`: every cached key (the reference);
+/// - `sinkS+winW`: StreamingLLM's read mask (`SinkWindowAttentionPolicy`), nothing evicted,
+///   so switching back to dense restores attention exactly;
+/// - `sinkS+winW+evict`: StreamingLLM with a bounded cache (`StreamingLLMEviction`): memory
+///   stays at S + W positions and evicted tokens are gone for good.
+///
+/// `sink0+winW` (with or without `+evict`) is window-only attention, the baseline that
+/// StreamingLLM shows failing once the first tokens leave.
+public enum AttentionSpec: Hashable, Sendable, CustomStringConvertible {
+    case dense
+    case sinkWindow(sinks: Int, window: Int, evict: Bool = false)
+
+    public var description: String {
+        switch self {
+        case .dense: return "dense"
+        case let .sinkWindow(s, w, evict): return "sink\(s)+win\(w)" + (evict ? "+evict" : "")
+        }
+    }
+
+    /// Parses `description`'s spellings (case-insensitive, spaces ignored); nil otherwise.
+    public init?(_ text: String) {
+        let t = text.lowercased().filter { !$0.isWhitespace }
+        if t == "dense" { self = .dense; return }
+        var parts = t.split(separator: "+", omittingEmptySubsequences: false)
+        var evict = false
+        if parts.count == 3, parts[2] == "evict" { evict = true; parts.removeLast() }
+        guard parts.count == 2, parts[0].hasPrefix("sink"), parts[1].hasPrefix("win"),
+              let s = Int(parts[0].dropFirst(4)), let w = Int(parts[1].dropFirst(3)),
+              s >= 0, w > 0, s <= AttentionPolicyCatalog.maxPositions, w <= AttentionPolicyCatalog.maxPositions
+        else { return nil }
+        self = .sinkWindow(sinks: s, window: w, evict: evict)
+    }
+
+    /// StreamingLLM as the chat toggles it: 4 sinks + 1020 recent tokens, evicting (the
+    /// authors' perplexity cache size).
+    public static let streamingDefault = AttentionSpec.sinkWindow(sinks: 4, window: 1020, evict: true)
+
+    /// Whether this configuration removes tokens from the cache.
+    public var evicts: Bool {
+        if case .sinkWindow(_, _, true) = self { return true }
+        return false
+    }
+
+    /// Most positions the cache holds under this configuration (nil: unbounded, dense or
+    /// mask-only).
+    public var kvBudget: Int? {
+        if case let .sinkWindow(s, w, true) = self { return s + w }
+        return nil
+    }
+
+    /// The read mask to install on a state (nil: read every cached key). An evicting
+    /// configuration reads its whole (bounded) cache.
+    public func makeReadPolicy() -> AttentionPolicy? {
+        switch self {
+        case .dense, .sinkWindow(_, _, true): return nil
+        case let .sinkWindow(s, w, false): return SinkWindowAttentionPolicy(sinks: s, window: w)
+        }
+    }
+
+    /// The eviction policy to install on a state (nil: the cache keeps every token).
+    public func makeEvictionPolicy() -> KVEvictionPolicy? {
+        if case let .sinkWindow(s, w, true) = self { return StreamingLLMEviction(sinks: s, window: w) }
+        return nil
+    }
+}
+
+/// Parses attention specs for options (`--policies dense,sink4+win1020+evict`) with errors a
+/// person can act on.
+public enum AttentionPolicyCatalog {
+    /// Largest sink or window size accepted (positions).
+    public static let maxPositions = 1 << 24
+    /// Spellings shown in help and errors.
+    public static let examples = ["dense", "sink4+win1020", "sink4+win1020+evict", "sink0+win1024+evict"]
+
+    public struct ParseError: Error, CustomStringConvertible, Equatable {
+        public var text: String
+        public var description: String {
+            "unknown attention policy '\(text)'; expected one of: " + AttentionPolicyCatalog.examples.joined(separator: ", ")
+                + " (S sinks >= 0, W window >= 1)"
+        }
+    }
+
+    /// One spec.
+    public static func parse(_ text: String) throws -> AttentionSpec {
+        guard let spec = AttentionSpec(text) else { throw ParseError(text: text) }
+        return spec
+    }
+
+    /// A comma-separated list, in order; empty items are skipped, an empty list is an error.
+    public static func parseList(_ text: String) throws -> [AttentionSpec] {
+        let items = text.split(separator: ",").map(String.init).filter { !$0.allSatisfy(\.isWhitespace) }
+        guard !items.isEmpty else { throw ParseError(text: text) }
+        return try items.map(parse)
+    }
+}
