@@ -138,6 +138,57 @@ import Testing
         }
     }
 
+    /// Super-blocks: 0.29 bit per weight of scales, error close to Q<bits>G64's, and the
+    /// kernel (over the Q<bits>G64 expansion) against the oracle.
+    @Test func superBlocksAreSmallCloseAndComputedRight() throws {
+        #expect(WeightFormat.superBlock.map(\.name) == ["Q2S", "Q3S", "Q4S"])
+        let q3s = try #require(WeightFormat.named("Q3S"))
+        #expect(q3s.blockSize == 192 && q3s.bytesPerBlock == 79 && abs(q3s.bitsPerWeight - 3.2917) < 1e-3)
+        #expect(q3s.rowBytes(576) == 3 * 79 && q3s.rowBytes(1536) == 8 * 79)
+        let pool = ComputePool(threads: 2)
+        for codec in SuperBlockCodec.bitWidths.map({ SuperBlockCodec(bits: $0)! }) {
+            let f = codec.format, g64 = codec.inner.format
+            let values = testValues(576 * 8, seed: UInt64(codec.bits), scale: 0.3)
+            func sse(_ f: WeightFormat) throws -> Float {
+                let d = try f.dequantize(try f.quantize(values), count: values.count)
+                return zip(d, values).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }
+            }
+            let (es, eg) = (try sse(f), try sse(g64))
+            #expect(es <= eg * 1.6, "\(f.name): squared error \(es) vs \(g64.name) \(eg)")
+            for (rows, cols, nTokens) in [(13, 576, 1), (8, 1536, 3), (19, 192, 5)] {
+                let w = testValues(rows * cols, seed: UInt64(rows + cols), scale: 0.5)
+                var stored: [UInt8] = []
+                for r in 0..<rows { stored += try f.quantize(Array(w[(r * cols)..<((r + 1) * cols)])) }
+                let deq = try f.dequantize(stored, count: rows * cols)
+                let x = testValues(nTokens * cols, seed: 77, scale: 1.5)
+                var y = [Float](repeating: .nan, count: nTokens * rows)
+                try stored.withUnsafeBytes { sb in
+                    let m = try WeightMatrix(format: f, data: sb.baseAddress!, rows: rows, cols: cols)
+                    x.withUnsafeBufferPointer { xb in
+                        y.withUnsafeMutableBufferPointer { FastKernels.matmul(m, x: xb.baseAddress!, nTokens: nTokens, y: $0.baseAddress!, pool: pool) }
+                    }
+                }
+                for t in 0..<nTokens {
+                    for r in 0..<rows {
+                        var exact: Float = 0, mag: Float = 0, bound: Float = 0
+                        for b in 0..<(cols / 32) {
+                            var amax: Float = 0, wsum: Float = 0
+                            for j in (b * 32)..<(b * 32 + 32) {
+                                let wv = deq[r * cols + j], xv = x[t * cols + j]
+                                exact += wv * xv; mag += abs(wv * xv)
+                                amax = max(amax, abs(xv)); wsum += abs(wv)
+                            }
+                            bound += amax / 127 / 2 * wsum
+                        }
+                        #expect(abs(y[t * rows + r] - exact) <= bound * 1.02 + 2e-5 * mag, "\(f.name) \(rows)x\(cols) t \(t) r \(r)")
+                    }
+                }
+            }
+        }
+        #expect(try WeightSpec(parsing: "Q3S+o0.5%").format == q3s)
+        #expect(throws: WeightSpecError.self) { try WeightSpec(parsing: "Q3S+mse") }
+    }
+
     @Test func clipSearchNeverLosesToMinMax() throws {
         for c in Self.codecs where c.bits <= 4 {
             var values = testValues(576 * 2, seed: UInt64(c.group + c.bits), scale: 0.2)

@@ -14,7 +14,7 @@ import Testing
         }
         #expect(Set(WeightFormat.all.map(\.name)).count == WeightFormat.all.count)
         #expect(WeightFormat.all.filter { $0.ggmlType != nil }.count == GGMLType.allCases.count)
-        #expect(WeightFormat.all.filter { $0.ggmlType == nil } == WeightFormat.lowBit)
+        #expect(WeightFormat.all.filter { $0.ggmlType == nil } == WeightFormat.lowBit + WeightFormat.superBlock)
     }
 
     @Test func computableRowsAndTheirFastPaths() {

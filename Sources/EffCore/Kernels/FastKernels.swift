@@ -64,7 +64,8 @@ public enum FastKernels {
             split(rows, work: rows * nBlocks * nTokens, pool: pool) { r in
                 runQuantized(w, packed: pw, rows: r, xq: xq, nTokens: nTokens, y: y)
             }
-        case .lowBit(let bits, let group):
+        case .lowBit, .superBlock:
+            let (bits, group) = w.format.fast!.lowBitKernel!
             // Without the packed copy (out of memory) the reference loop runs: same values
             // up to the activations' 8-bit rounding.
             guard let pw = w.packed?.pointer(for: w, pool: pool) else {

@@ -222,3 +222,125 @@ extension WeightFormat {
         return nil
     }
 }
+
+/// Super-block variants "Q<bits>S" (bits 2, 3, 4): the group scales and mins of Q<bits>G64
+/// stored in 4 bits each under one f16 scale-of-scales `D` and one f16 scale-of-mins `M` per
+/// super-block of 192 weights (192 divides both 576 and 1536), ggml's K-quant idea on rows
+/// K-quants cannot take. Overhead: (2 + 2 + 3) bytes per 192 weights = 0.29 bit per weight
+/// (Q3S: 3.29 bits per weight, Q3G64: 3.5).
+///
+///     block { f16 D; f16 M; u8 sm[3]; sub[6] }   sm[g] = sc | mn << 4, sub as Q<bits>G64's
+///
+/// Group g's scale is `f16(D * sc)` and its min `-f16(M * mn)` (mins are taken <= 0, as in
+/// K-quants), so a super-block expands exactly into three Q<bits>G64 blocks: the kernels
+/// multiply that expansion (repacked once, `eff_qg_x8_pack`), which streams Q<bits>G64's
+/// bytes; the storage is smaller, the decode speed is Q<bits>G64's.
+public struct SuperBlockCodec: Sendable, Hashable {
+    public let bits: Int
+    public static let superSize = 192
+    public static let group = 64
+    public static let bitWidths = [2, 3, 4]
+
+    public init?(bits: Int) {
+        guard Self.bitWidths.contains(bits) else { return nil }
+        self.bits = bits
+    }
+
+    public var name: String { "Q\(bits)S" }
+    public var blockBytes: Int { 7 + Self.superSize * bits / 8 }
+    /// The group format a super-block expands into.
+    public var inner: LowBitCodec { LowBitCodec(bits: bits, group: Self.group)! }
+
+    /// Expands one super-block into three Q<bits>G64 blocks at `dst`.
+    @inline(__always)
+    func expand(_ src: UnsafeRawPointer, _ dst: UnsafeMutableRawPointer) {
+        let bigD = QuantBlocks.loadHalf(src, 0), bigM = QuantBlocks.loadHalf(src, 2)
+        let sm = (src + 4).assumingMemoryBound(to: UInt8.self)
+        let codeBytes = Self.group * bits / 8
+        let ib = inner.blockBytes
+        for g in 0..<3 {
+            let blk = dst + g * ib
+            QuantBlocks.storeHalf(bigD * Float(sm[g] & 15), blk, 0)
+            QuantBlocks.storeHalf(-Float(Float16(bigM * Float(sm[g] >> 4))), blk, 2)
+            (blk + 4).copyMemory(from: src + 7 + g * codeBytes, byteCount: codeBytes)
+        }
+    }
+
+    /// Expands rows of super-blocks into rows of Q<bits>G64 blocks.
+    func expandRows(_ src: UnsafeRawPointer, rowBytes: Int, rows: Int, cols: Int, into dst: UnsafeMutableRawPointer) {
+        let n = cols / Self.superSize, ob = 3 * inner.blockBytes
+        for r in 0..<rows {
+            for b in 0..<n { expand(src + r * rowBytes + b * blockBytes, dst + (r * n + b) * ob) }
+        }
+    }
+
+    func withExpanded<R>(_ src: UnsafeRawPointer, _ count: Int, _ body: (UnsafeRawPointer) -> R) -> R {
+        let n = count / Self.superSize
+        return withUnsafeTemporaryAllocation(byteCount: max(1, n * 3 * inner.blockBytes), alignment: 16) { tmp in
+            for b in 0..<n { expand(src + b * blockBytes, tmp.baseAddress! + b * 3 * inner.blockBytes) }
+            return body(UnsafeRawPointer(tmp.baseAddress!))
+        }
+    }
+
+    func dequantize(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, _ count: Int) {
+        withExpanded(src, count) { inner.dequantize($0, dst, count) }
+    }
+
+    func dot(_ src: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ count: Int) -> Float {
+        withExpanded(src, count) { inner.dot($0, x, count) }
+    }
+
+    /// Per group lo = min(min, 0), hi = max; m = -lo and d = (hi - lo) / (2^bits - 1); per
+    /// super-block M = max m / 15, D = max d / 15; mn = ceil(m / M) (the range's bottom stays
+    /// covered), sc = round(d / D); codes nearest for the stored scale and min, clamped.
+    func quantize(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer, _ count: Int) {
+        let maxq = Float(inner.maxCode)
+        let codeBytes = Self.group * bits / 8
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Self.group) { ctmp in
+            let c = ctmp.baseAddress!
+            for b in 0..<(count / Self.superSize) {
+                let x = src + b * Self.superSize
+                let blk = dst + b * blockBytes
+                var ds: [Float] = [0, 0, 0], ms: [Float] = [0, 0, 0]
+                for g in 0..<3 {
+                    var lo: Float = 0, hi = -Float.greatestFiniteMagnitude
+                    for j in (g * Self.group)..<((g + 1) * Self.group) { lo = min(lo, x[j]); hi = max(hi, x[j]) }
+                    ms[g] = -lo
+                    ds[g] = max(0, hi - lo) / maxq
+                }
+                let bigD = Float(Float16(ds.max()! / 15)), bigM = Float(Float16(ms.max()! / 15))
+                QuantBlocks.storeHalf(bigD, blk, 0)
+                QuantBlocks.storeHalf(bigM, blk, 2)
+                let sm = (blk + 4).assumingMemoryBound(to: UInt8.self)
+                for g in 0..<3 {
+                    let mn = bigM > 0 ? min(15, (ms[g] / bigM).rounded(.up)) : 0
+                    let sc = bigD > 0 ? min(15, (ds[g] / bigD).rounded()) : 0
+                    sm[g] = UInt8(sc) | UInt8(mn) << 4
+                    let d = Float(Float16(bigD * sc)), m = -Float(Float16(bigM * mn))
+                    let id: Float = d != 0 ? 1 / d : 0
+                    for j in 0..<Self.group {
+                        c[j] = UInt8(min(maxq, max(0, ((x[g * Self.group + j] - m) * id).rounded())))
+                    }
+                    let q = (blk + 7 + g * codeBytes).assumingMemoryBound(to: UInt8.self)
+                    for k in 0..<2 { inner.pack32(c + k * 32, q + k * 4 * bits) }
+                }
+            }
+        }
+    }
+
+    /// This codec's row of the weight-format table.
+    public var format: WeightFormat {
+        let codec = self
+        return WeightFormat(
+            name: name, ggmlType: nil, blockSize: Self.superSize, bytesPerBlock: blockBytes,
+            reference: QuantRowKernels(dequantizeRow: { codec.dequantize($0, $1, $2) },
+                                       dotRow: { codec.dot($0, $1, $2) },
+                                       quantizeRow: { codec.quantize($0, $1, $2) }),
+            fast: .superBlock(bits: Int32(bits)))
+    }
+}
+
+extension WeightFormat {
+    /// The super-block rows, Q2S, Q3S, Q4S.
+    public static let superBlock: [WeightFormat] = SuperBlockCodec.bitWidths.map { SuperBlockCodec(bits: $0)!.format }
+}

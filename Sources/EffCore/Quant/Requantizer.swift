@@ -4,7 +4,7 @@ import Foundation
 /// options, parsed from `--weights` specs such as `Q4G32`, `Q3G64+o0.5%`, `Q2G32+mse`, `F32`.
 ///
 ///     spec    = "file" | format ("+" option)*
-///     format  = a computable row of the weight-format table (Q<b>G<g>, Q4_1, Q8_0, F16, F32)
+///     format  = a computable row of the weight-format table (Q<b>G<g>, Q<b>S, Q4_1, Q8_0, F16, F32)
 ///     option  = "o" percent "%"   keep the largest-|w| percent of each tensor as f16 outliers
 ///             | "mse"             Q<b>G<g> only: clip-range search (`LowBitCodec.quantizeSearch`)
 public struct WeightSpec: Sendable, Hashable, CustomStringConvertible {
@@ -83,7 +83,7 @@ public enum WeightSpecError: Error, Equatable, CustomStringConvertible {
     case optionOnFile(String)
 
     public var description: String {
-        let formats = "file, Q<bits>G<group> (bits 2,3,4,5,6,8; group 32,64,128), Q4_1, Q4_0, Q8_0, F16, F32"
+        let formats = "file, Q<bits>G<group> (bits 2,3,4,5,6,8; group 32,64,128), Q<bits>S (bits 2,3,4), Q4_1, Q4_0, Q8_0, F16, F32"
         switch self {
         case .empty: return "weights: empty spec (use \(formats))"
         case .unknownFormat(let f): return "weights: unknown or non-computable format '\(f)' (use \(formats))"

@@ -40,6 +40,18 @@ public struct WeightFormat: Sendable, Hashable, CustomStringConvertible {
         /// (`eff_qg_x8_pack`, same bytes as the tensor) and unpacked in registers by
         /// `eff_qg_matmul_x8`.
         case lowBit(bits: Int32, group: Int32)
+        /// effterm's super-block formats Q<bits>S (`SuperBlockCodec`): expanded once into
+        /// Q<bits>G64 and packed and multiplied as `lowBit` (the storage is smaller).
+        case superBlock(bits: Int32)
+
+        /// The low-bit kernel's shape (`eff_qg_*`) for `lowBit` and `superBlock`.
+        public var lowBitKernel: (bits: Int32, group: Int32)? {
+            switch self {
+            case .lowBit(let b, let g): return (b, g)
+            case .superBlock(let b): return (b, Int32(SuperBlockCodec.group))
+            default: return nil
+            }
+        }
 
         /// The packed layout the kernels read, when the path repacks weights.
         public var packing: eff_x8_kind? {
@@ -50,7 +62,7 @@ public struct WeightFormat: Sendable, Hashable, CustomStringConvertible {
         /// True when the path reads a packed copy of the weights (`PackedWeights`).
         public var packs: Bool {
             switch self {
-            case .int8Tiles, .lowBit: return true
+            case .int8Tiles, .lowBit, .superBlock: return true
             case .f16, .f32: return false
             }
         }
@@ -60,6 +72,7 @@ public struct WeightFormat: Sendable, Hashable, CustomStringConvertible {
             switch self {
             case .int8Tiles(let k): return eff_x8_bytes(k, Int32(rows), Int32(cols / 32))
             case .lowBit(let b, let g): return eff_qg_x8_bytes(b, g, Int32(rows), Int32(cols))
+            case .superBlock(let b): return eff_qg_x8_bytes(b, Int32(SuperBlockCodec.group), Int32(rows), Int32(cols))
             case .f16, .f32: return 0
             }
         }
@@ -74,6 +87,19 @@ public struct WeightFormat: Sendable, Hashable, CustomStringConvertible {
             case .lowBit(let b, let g):
                 eff_qg_x8_pack(b, g, src, rowBytes, Int32(totalRows), Int32(rows.lowerBound), Int32(rows.upperBound),
                                Int32(cols), dst)
+            case .superBlock(let b):
+                // Expand the rows this chunk packs (its 8-row groups, padding rows included)
+                // into Q<bits>G64 rows, then pack those.
+                guard let codec = SuperBlockCodec(bits: Int(b)), !rows.isEmpty else { return }
+                let inner = codec.inner
+                let lo = rows.lowerBound, hi = min(totalRows, (rows.upperBound + 7) / 8 * 8)
+                let innerRowBytes = (cols / inner.group) * inner.blockBytes
+                let tmp = UnsafeMutableRawPointer.allocate(byteCount: max(1, (hi - lo) * innerRowBytes), alignment: 64)
+                defer { tmp.deallocate() }
+                codec.expandRows(src + lo * rowBytes, rowBytes: rowBytes, rows: hi - lo, cols: cols, into: tmp)
+                let packedRowGroup = eff_qg_x8_bytes(b, Int32(inner.group), 8, Int32(cols))
+                eff_qg_x8_pack(b, Int32(inner.group), tmp.assumingMemoryBound(to: UInt8.self), innerRowBytes,
+                               Int32(hi - lo), 0, Int32(rows.count), Int32(cols), dst + (lo / 8) * packedRowGroup)
             case .f16, .f32:
                 break
             }
@@ -173,7 +199,7 @@ extension WeightFormat {
         described("IQ1_M", .iq1_m, 256, 56), described("BF16", .bf16, 1, 2),
         described("TQ1_0", .tq1_0, 256, 54), described("TQ2_0", .tq2_0, 256, 66),
         described("MXFP4", .mxfp4, 32, 17),
-    ] + lowBit
+    ] + lowBit + superBlock
 
     /// The computable ggml formats, for messages about files ("F32, F16, Q4_0, Q4_1, Q8_0").
     public static var computableNames: String {
