@@ -43,7 +43,7 @@ struct EvalQuantCommand: ParsableCommand {
     @OptionGroup var compute: ComputeOptions
 
     func validate() throws {
-        do { _ = try WeightSpec.list(weights) } catch { throw ValidationError("--weights: \(error)") }
+        do { _ = try WeightSpec.list(weights) } catch { throw ValidationError("--\(error)") }
         guard ctx >= 8 else { throw ValidationError("--ctx must be at least 8.") }
         if let chunks, chunks < 1 { throw ValidationError("--chunks must be at least 1.") }
     }

@@ -55,7 +55,7 @@ func requantize(_ model: LlamaModel, _ spec: WeightSpec) throws -> LlamaModel {
 
 /// Parses a `--weights` value into one spec, as a validation error a person can act on.
 func parseWeightSpec(_ text: String) throws -> WeightSpec {
-    do { return try WeightSpec(parsing: text) } catch { throw ValidationError("--weights: \(error)") }
+    do { return try WeightSpec(parsing: text) } catch { throw ValidationError("--\(error)") }
 }
 
 /// The chat backend over the model a command names (`--model`, else EFFTERM_MODEL, else the
