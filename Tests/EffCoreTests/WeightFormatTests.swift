@@ -13,11 +13,12 @@ import Testing
             #expect(t.traits.description == "\(t)")  // a matrix's format prints as ggml's enum
         }
         #expect(Set(WeightFormat.all.map(\.name)).count == WeightFormat.all.count)
-        #expect(WeightFormat.all.count == GGMLType.allCases.count)
+        #expect(WeightFormat.all.filter { $0.ggmlType != nil }.count == GGMLType.allCases.count)
+        #expect(WeightFormat.all.filter { $0.ggmlType == nil } == WeightFormat.lowBit + WeightFormat.superBlock)
     }
 
     @Test func computableRowsAndTheirFastPaths() {
-        #expect(WeightFormat.all.filter(\.isComputable) == [.f32, .f16, .q4_0, .q4_1, .q8_0])
+        #expect(WeightFormat.all.filter { $0.isComputable && $0.ggmlType != nil } == [.f32, .f16, .q4_0, .q4_1, .q8_0])
         #expect(WeightFormat.computableNames == "F32, F16, Q4_0, Q4_1, Q8_0")
         #expect(QuantError.unsupportedType(.q6_K).description.hasSuffix("(computable: F32, F16, Q4_0, Q4_1, Q8_0)"))
         #expect(WeightFormat.q4_1.fast == .int8Tiles(EFF_X8_Q4_1))

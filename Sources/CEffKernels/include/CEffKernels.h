@@ -72,6 +72,37 @@ void eff_x8_pack(eff_x8_kind kind, const uint8_t *w, size_t rowBytes, int rows, 
 void eff_matmul_x8(eff_x8_kind kind, const uint8_t *packed, int rowBegin, int rowEnd, int nBlocks,
                    const eff_q8a_block *x, int nTokens, float *y, int ldy);
 
+/// effterm's own asymmetric low-bit formats "Q<bits>G<group>" (EffCore `LowBitFormat`):
+/// bits 2, 3, 4, 5, 6, 8; group 32, 64, 128 weights sharing an f16 scale d and an f16 min m,
+/// value = code * d + m, code in [0, 2^bits). Row-major, one block per group:
+///   f16 d, f16 m, then group / 32 sub-blocks of 4 * bits bytes (32 codes each) made of
+///   bit planes, low bits first:  8: raw bytes;  6: p4 + p2;  5: p4 + p1;  4: p4;
+///   3: p2 + p1;  2: p2, where for code j of the sub-block
+///   p4 (16 bytes): low nibble of byte j (j < 16) or high nibble of byte j - 16 (Q4_1's order),
+///   p2 (8 bytes):  bits 2 (j / 8) .. of byte j % 8,
+///   p1 (4 bytes):  bit j % 8 of byte j / 8,
+///   and a higher plane holds the code's bits above the lower plane's (6: bits 4-5 in p2).
+/// Q4G32 is byte for byte ggml's block_q4_1.
+///
+/// The x8 copy the kernels read interleaves 8 rows per group: f16 d[8], f16 m[8], then per
+/// sub-block the planes as 32-byte chunks whose 4-byte lane r is row r (8: 8 chunks, chunk g
+/// byte i = column 4g + i; p4: 4 chunks, chunk k byte i = columns 4k + i (low nibble) and
+/// 16 + 4k + i (high); p2: 2 chunks, chunk k bits 2s of byte i = column 4 (4k + s) + i;
+/// p1: 1 chunk, bit g of byte i = column 4g + i). Same bytes as the row-major tensor.
+size_t eff_qg_x8_bytes(int bits, int group, int rows, int cols);
+
+/// Packs rows [rowBegin, rowEnd) (rowBegin a multiple of 8) of the row-major matrix `w`
+/// (`rows` rows of `rowBytes`, `cols` columns) into `packed` (eff_qg_x8_bytes in size).
+void eff_qg_x8_pack(int bits, int group, const uint8_t *w, size_t rowBytes, int rows, int rowBegin, int rowEnd,
+                    int cols, uint8_t *packed);
+
+/// Rows [rowBegin, rowEnd) of a packed Q<bits>G<group> matrix times Q8A activations (x:
+/// nTokens rows of cols / 32 blocks), y (nTokens, ldy). Per (row, token): for each 32-column
+/// block acc = fma(float(int dot), d_w * d_x, acc), then per group acc = fma(m_w, sum of the
+/// group's s_x, acc) (8-bit codes are taken as code - 128 with m_w + 128 d_w).
+void eff_qg_matmul_x8(int bits, int group, const uint8_t *packed, int rowBegin, int rowEnd, int cols,
+                      const eff_q8a_block *x, int nTokens, float *y, int ldy);
+
 /// F16 weights times float activations (`x` is (nTokens, ldx)); `cols` any multiple of 8
 /// is fast, a tail is handled.
 void eff_matmul_f16(const uint16_t *w, size_t rowBytes, int rowBegin, int rowEnd, int cols,

@@ -64,6 +64,20 @@ public enum FastKernels {
             split(rows, work: rows * nBlocks * nTokens, pool: pool) { r in
                 runQuantized(w, packed: pw, rows: r, xq: xq, nTokens: nTokens, y: y)
             }
+        case .lowBit, .superBlock:
+            let (bits, group) = w.format.fast!.lowBitKernel!
+            // Without the packed copy (out of memory) the reference loop runs: same values
+            // up to the activations' 8-bit rounding.
+            guard let pw = w.packed?.pointer(for: w, pool: pool) else {
+                KernelsReference.matmul(w, x: x, nTokens: nTokens, y: y)
+                return
+            }
+            let xq = quantizeActivations(x, cols: cols, nTokens: nTokens, pool: pool)
+            let p8 = pw.assumingMemoryBound(to: UInt8.self)
+            split(rows, work: rows * (cols / 32) * nTokens, pool: pool) { r in
+                eff_qg_matmul_x8(bits, group, p8, Int32(r.lowerBound), Int32(r.upperBound), Int32(cols),
+                                 xq, Int32(nTokens), y, ldy)
+            }
         case .f16:
             let wp = w.data.assumingMemoryBound(to: UInt16.self)
             split(rows, work: rows * cols * nTokens / 32, pool: pool) { r in

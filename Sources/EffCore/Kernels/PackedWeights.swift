@@ -3,7 +3,8 @@ import Foundation
 
 /// A quantized matrix repacked for the fast kernels: 8 rows interleaved per block of 32
 /// columns (the "x8" layout of CEffKernels/matmul.c), built once on first use. Which layout
-/// is the format's `WeightFormat.fast` entry (`.int8Tiles(kind)`).
+/// is the format's `WeightFormat.fast` entry (`.int8Tiles(kind)`, or `.lowBit` for effterm's
+/// own Q<bits>G<group> formats, whose x8 copy takes exactly the tensor's bytes).
 ///
 /// The 8-row tiles read weights in this layout; from ggml's row-major blocks they would
 /// re-pack each group of 8 rows on every product (a transpose of 4-byte groups plus the
@@ -23,8 +24,7 @@ public final class PackedWeights: @unchecked Sendable {
 
     /// Bytes the packed copy of `w` takes (0 for formats that are not packed).
     public static func byteCount(_ w: WeightMatrix) -> Int {
-        guard let k = w.format.fast?.packing else { return 0 }
-        return eff_x8_bytes(k, Int32(w.rows), Int32(w.cols / 32))
+        w.format.fast?.packedBytes(rows: w.rows, cols: w.cols) ?? 0
     }
 
     /// True once the packed copy exists.
@@ -41,7 +41,7 @@ public final class PackedWeights: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         if let storage { return UnsafeRawPointer(storage) }
-        guard !failed, let k = w.format.fast?.packing, w.rows > 0 else { return nil }
+        guard !failed, let path = w.format.fast, path.packs, w.rows > 0 else { return nil }
         let bytes = Self.byteCount(w)
         guard let p = malloc(bytes) else {
             failed = true
@@ -49,9 +49,9 @@ public final class PackedWeights: @unchecked Sendable {
         }
         let src = w.data.assumingMemoryBound(to: UInt8.self)
         let dst = p.assumingMemoryBound(to: UInt8.self)
-        let rows = w.rows, rowBytes = w.rowBytes, nBlocks = Int32(w.cols / 32)
+        let rows = w.rows, rowBytes = w.rowBytes, cols = w.cols
         pool.forEachChunk(rows, align: 8) { r in
-            eff_x8_pack(k, src, rowBytes, Int32(rows), Int32(r.lowerBound), Int32(r.upperBound), nBlocks, dst)
+            path.pack(src, rowBytes: rowBytes, totalRows: rows, rows: r, cols: cols, into: dst)
         }
         storage = p
         return UnsafeRawPointer(p)

@@ -34,7 +34,7 @@ public struct WeightMatrix: @unchecked Sendable {
         self.rows = rows
         self.cols = cols
         self.rowBytes = rb
-        packed = format.fast?.packing != nil ? PackedWeights() : nil
+        packed = format.fast?.packs == true ? PackedWeights() : nil
     }
 
     /// A view of a tensor in a ggml format (see `init(format:data:rows:cols:)`).

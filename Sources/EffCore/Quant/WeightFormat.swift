@@ -9,7 +9,7 @@ import CEffKernels
 /// A new format is one more row plus its kernels; no other switch names formats.
 ///
 /// Identity is the `name`. `ggmlType` is the GGUF/ggml id when the format has one; formats
-/// of effterm's own (none yet) leave it nil and are found with `WeightFormat.named(_:)`.
+/// of effterm's own (`LowBitCodec`'s Q<bits>G<group>) leave it nil and are found with `WeightFormat.named(_:)`.
 public struct WeightFormat: Sendable, Hashable, CustomStringConvertible {
     /// Display name as ggml spells it ("Q4_1").
     public let name: String
@@ -35,11 +35,74 @@ public struct WeightFormat: Sendable, Hashable, CustomStringConvertible {
         case f16
         /// Single-precision weights times f32 activations (`eff_matmul_f32`).
         case f32
+        /// effterm's own Q<bits>G<group> formats (`LowBitCodec`): activations quantized as
+        /// for `int8Tiles`, weights repacked once into the low-bit x8 layout
+        /// (`eff_qg_x8_pack`, same bytes as the tensor) and unpacked in registers by
+        /// `eff_qg_matmul_x8`.
+        case lowBit(bits: Int32, group: Int32)
+        /// effterm's super-block formats Q<bits>S (`SuperBlockCodec`): expanded once into
+        /// Q<bits>G64 and packed and multiplied as `lowBit` (the storage is smaller).
+        case superBlock(bits: Int32)
+
+        /// The low-bit kernel's shape (`eff_qg_*`) for `lowBit` and `superBlock`.
+        public var lowBitKernel: (bits: Int32, group: Int32)? {
+            switch self {
+            case .lowBit(let b, let g): return (b, g)
+            case .superBlock(let b): return (b, Int32(SuperBlockCodec.group))
+            default: return nil
+            }
+        }
 
         /// The packed layout the kernels read, when the path repacks weights.
         public var packing: eff_x8_kind? {
             if case .int8Tiles(let k) = self { return k }
             return nil
+        }
+
+        /// True when the path reads a packed copy of the weights (`PackedWeights`).
+        public var packs: Bool {
+            switch self {
+            case .int8Tiles, .lowBit, .superBlock: return true
+            case .f16, .f32: return false
+            }
+        }
+
+        /// Bytes of the packed copy of a `rows` x `cols` matrix (0 when not packed).
+        public func packedBytes(rows: Int, cols: Int) -> Int {
+            switch self {
+            case .int8Tiles(let k): return eff_x8_bytes(k, Int32(rows), Int32(cols / 32))
+            case .lowBit(let b, let g): return eff_qg_x8_bytes(b, g, Int32(rows), Int32(cols))
+            case .superBlock(let b): return eff_qg_x8_bytes(b, Int32(SuperBlockCodec.group), Int32(rows), Int32(cols))
+            case .f16, .f32: return 0
+            }
+        }
+
+        /// Packs rows `rows` (lower bound a multiple of 8) of the row-major matrix `src`.
+        func pack(_ src: UnsafePointer<UInt8>, rowBytes: Int, totalRows: Int, rows: Range<Int>, cols: Int,
+                  into dst: UnsafeMutablePointer<UInt8>) {
+            switch self {
+            case .int8Tiles(let k):
+                eff_x8_pack(k, src, rowBytes, Int32(totalRows), Int32(rows.lowerBound), Int32(rows.upperBound),
+                            Int32(cols / 32), dst)
+            case .lowBit(let b, let g):
+                eff_qg_x8_pack(b, g, src, rowBytes, Int32(totalRows), Int32(rows.lowerBound), Int32(rows.upperBound),
+                               Int32(cols), dst)
+            case .superBlock(let b):
+                // Expand the rows this chunk packs (its 8-row groups, padding rows included)
+                // into Q<bits>G64 rows, then pack those.
+                guard let codec = SuperBlockCodec(bits: Int(b)), !rows.isEmpty else { return }
+                let inner = codec.inner
+                let lo = rows.lowerBound, hi = min(totalRows, (rows.upperBound + 7) / 8 * 8)
+                let innerRowBytes = (cols / inner.group) * inner.blockBytes
+                let tmp = UnsafeMutableRawPointer.allocate(byteCount: max(1, (hi - lo) * innerRowBytes), alignment: 64)
+                defer { tmp.deallocate() }
+                codec.expandRows(src + lo * rowBytes, rowBytes: rowBytes, rows: hi - lo, cols: cols, into: tmp)
+                let packedRowGroup = eff_qg_x8_bytes(b, Int32(inner.group), 8, Int32(cols))
+                eff_qg_x8_pack(b, Int32(inner.group), tmp.assumingMemoryBound(to: UInt8.self), innerRowBytes,
+                               Int32(hi - lo), 0, Int32(rows.count), Int32(cols), dst + (lo / 8) * packedRowGroup)
+            case .f16, .f32:
+                break
+            }
         }
     }
 
@@ -118,7 +181,8 @@ extension WeightFormat {
         fast: .int8Tiles(EFF_X8_Q4_1))
 
     /// Every format effterm knows, one row each: the computable ones above, then ggml's
-    /// other live ids (sizes only, so a file holding them can be described and refused).
+    /// other live ids (sizes only, so a file holding them can be described and refused), then
+    /// effterm's own low-bit formats (`lowBit`, no ggml id).
     public static let all: [WeightFormat] = [
         f32, f16, q4_0, q4_1, q8_0,
         described("Q5_0", .q5_0, 32, 22), described("Q5_1", .q5_1, 32, 24),
@@ -135,11 +199,11 @@ extension WeightFormat {
         described("IQ1_M", .iq1_m, 256, 56), described("BF16", .bf16, 1, 2),
         described("TQ1_0", .tq1_0, 256, 54), described("TQ2_0", .tq2_0, 256, 66),
         described("MXFP4", .mxfp4, 32, 17),
-    ]
+    ] + lowBit + superBlock
 
-    /// The computable formats, for messages ("F32, F16, Q4_0, Q4_1, Q8_0").
+    /// The computable ggml formats, for messages about files ("F32, F16, Q4_0, Q4_1, Q8_0").
     public static var computableNames: String {
-        all.filter(\.isComputable).map(\.name).joined(separator: ", ")
+        all.filter { $0.isComputable && $0.ggmlType != nil }.map(\.name).joined(separator: ", ")
     }
 
     /// The row named `name` (as `WeightFormat.name` spells it), or nil.

@@ -159,6 +159,11 @@ public final class LlamaModel: @unchecked Sendable {
             // Attention block: n = rmsnorm(x) * attn_norm; q, k, v = Wq n, Wk n, Wv n (one pass).
             Kernels.rmsNorm(s.x, weight: lw.attnNorm, eps: c.normEps, n: dim, nTokens: nRows, out: s.xb)
             Kernels.matmul(x: s.xb, nTokens: nRows, (lw.wq, s.q), (lw.wk, s.k), (lw.wv, s.v))
+            if let so = lw.outliers {  // + S x (requantized weights with outliers)
+                so.q.multiplyAdd(x: s.xb, nTokens: nRows, y: s.q)
+                so.k.multiplyAdd(x: s.xb, nTokens: nRows, y: s.k)
+                so.v.multiplyAdd(x: s.xb, nTokens: nRows, y: s.v)
+            }
             // RoPE on every query and key head at its row's position; the store takes the
             // new rows (converting them to its format).
             for r in 0..<nRows {
@@ -178,13 +183,19 @@ public final class LlamaModel: @unchecked Sendable {
             attention(layer: l, seqs, s)
             // x += Wo att
             Kernels.matmul(lw.wo, x: s.att, nTokens: nRows, y: s.xb2)
+            lw.outliers?.o.multiplyAdd(x: s.att, nTokens: nRows, y: s.xb2)
             VectorOps.add(s.xb2, into: s.x, nRows * dim)
 
             // Feed-forward block: n' = rmsnorm(x) * ffn_norm; x += Wdown (silu(Wgate n') * Wup n').
             Kernels.rmsNorm(s.x, weight: lw.ffnNorm, eps: c.normEps, n: dim, nTokens: nRows, out: s.xb)
             Kernels.matmul(x: s.xb, nTokens: nRows, (lw.wGate, s.hb), (lw.wUp, s.hb2))
+            if let so = lw.outliers {
+                so.gate.multiplyAdd(x: s.xb, nTokens: nRows, y: s.hb)
+                so.up.multiplyAdd(x: s.xb, nTokens: nRows, y: s.hb2)
+            }
             Kernels.swiglu(gate: s.hb, up: s.hb2, n: nRows * hidden)
             Kernels.matmul(lw.wDown, x: s.hb, nTokens: nRows, y: s.xb2)
+            lw.outliers?.down.multiplyAdd(x: s.hb, nTokens: nRows, y: s.xb2)
             VectorOps.add(s.xb2, into: s.x, nRows * dim)
             if anyResidualObserver {
                 var r0 = 0

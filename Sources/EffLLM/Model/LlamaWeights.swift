@@ -37,14 +37,34 @@ public struct LlamaLayerWeights: @unchecked Sendable {
     public let wGate: WeightMatrix             // (hiddenDim, dim)  w1
     public let wUp: WeightMatrix               // (hiddenDim, dim)  w3
     public let wDown: WeightMatrix             // (dim, hiddenDim)  w2
+    /// Sparse f16 outliers added to the matrices' products (`y = Q(W) x + S x`, `Linear`);
+    /// nil for none (the file's weights).
+    public let outliers: LayerOutliers?
 
     public init(attnNorm: UnsafePointer<Float>, wq: WeightMatrix, wk: WeightMatrix, wv: WeightMatrix,
                 wo: WeightMatrix, ffnNorm: UnsafePointer<Float>, wGate: WeightMatrix, wUp: WeightMatrix,
-                wDown: WeightMatrix) {
+                wDown: WeightMatrix, outliers: LayerOutliers? = nil) {
         self.attnNorm = attnNorm
         self.wq = wq; self.wk = wk; self.wv = wv; self.wo = wo
         self.ffnNorm = ffnNorm
         self.wGate = wGate; self.wUp = wUp; self.wDown = wDown
+        self.outliers = outliers
+    }
+}
+
+/// One block's sparse outliers, one set per matrix (each may be empty).
+public struct LayerOutliers: Sendable {
+    public let q, k, v, o, gate, up, down: SparseOutliers
+
+    public init(q: SparseOutliers, k: SparseOutliers, v: SparseOutliers, o: SparseOutliers,
+                gate: SparseOutliers, up: SparseOutliers, down: SparseOutliers) {
+        self.q = q; self.k = k; self.v = v; self.o = o
+        self.gate = gate; self.up = up; self.down = down
+    }
+
+    /// Bytes of all stored outliers.
+    public var byteCount: Int {
+        [q, k, v, o, gate, up, down].reduce(0) { $0 + ($1.isEmpty ? 0 : $1.byteCount) }
     }
 }
 

@@ -70,6 +70,9 @@ struct LLMBenchCommand: ParsableCommand {
     @Option(help: "Only these sections: prefill, decode, batched (comma-separated).")
     var only: String?
 
+    @Option(help: "Weights: file (default), or a format to requantize the 210 linear tensors to, e.g. Q4G32, Q3G64+o0.5%.")
+    var weights = "file"
+
     @Flag(help: "A quick subset: prefill 128, decode at depth 0, streams 1 and 4, 2 reps.")
     var quick = false
 
@@ -77,6 +80,7 @@ struct LLMBenchCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
+        _ = try parseWeightSpec(weights)
         let names = kv.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         guard !names.isEmpty else { throw ValidationError("--kv: name at least one format (f32, f16, q8, q8g64).") }
         for n in names where KVFormat(argument: n) == nil {
@@ -97,7 +101,8 @@ struct LLMBenchCommand: ParsableCommand {
     func run() throws {
         compute.apply()
         let pool = ComputePool.shared
-        let loaded = try LoadedModel.load(explicitPath: model, command: "bench")
+        let spec = try parseWeightSpec(weights)
+        let loaded = try LoadedModel.load(explicitPath: model, command: "bench", weights: spec)
         let path = loaded.path, llm = loaded.model
         let formats = self.formats
         llm.kvFormat = formats[0]
@@ -112,9 +117,11 @@ struct LLMBenchCommand: ParsableCommand {
         let c = llm.config
         let weightBytes = llm.weights.layers.reduce(0) { acc, lw in
             acc + [lw.wq, lw.wk, lw.wv, lw.wo, lw.wGate, lw.wUp, lw.wDown].reduce(0) { $0 + $1.byteCount }
-                + 2 * c.dim * 4
+                + (lw.outliers?.byteCount ?? 0) + 2 * c.dim * 4
         } + llm.weights.output.byteCount + c.dim * 4
-        result["model"] = ["path": path, "weight_bytes_per_token": weightBytes,
+        let linear = llm.weights.linearStorage
+        result["model"] = ["path": path, "weight_bytes_per_token": weightBytes, "weights": spec.description,
+                           "linear_bits_per_weight": Double(linear.bytes * 8) / Double(max(1, linear.elements)),
                            "kv_format": formats[0].name,
                            "kv_bytes_per_token": 2 * c.nLayers * formats[0].rowBytes(width: c.kvDim),
                            "layers": c.nLayers, "dim": c.dim, "vocab": c.vocabSize]

@@ -1,4 +1,5 @@
 import ArgumentParser
+import EffCore
 import EffLLM
 import Foundation
 
@@ -7,7 +8,7 @@ struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
         abstract: "Check the engine against reference outputs.",
-        subcommands: [EvalFixturesCommand.self, EvalLongContextCommand.self]
+        subcommands: [EvalFixturesCommand.self, EvalLongContextCommand.self, EvalQuantCommand.self]
     )
 }
 
@@ -43,8 +44,13 @@ struct EvalFixturesCommand: ParsableCommand {
     @Option(help: "A GGUF file to use instead of the cached model (else EFFTERM_MODEL, else the cache).")
     var model: String?
 
+    @Option(help: "Weights: file (default), or a format to requantize the 210 linear tensors to, e.g. Q4G32, Q3G64+o0.5%, Q2G32+mse, Q8_0.")
+    var weights = "file"
+
     @OptionGroup var compute: ComputeOptions
     @OptionGroup var kv: KVOption
+
+    func validate() throws { _ = try parseWeightSpec(weights) }
 
     func run() throws {
         compute.apply()
@@ -52,7 +58,8 @@ struct EvalFixturesCommand: ParsableCommand {
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue else {
             throw ValidationErrorParagraph("effterm eval fixtures: \(directory) is not a directory of fixture files")
         }
-        let loaded = try LoadedModel.load(explicitPath: model, command: "eval fixtures", kv: kv.format)
+        let loaded = try LoadedModel.load(explicitPath: model, command: "eval fixtures", kv: kv.format,
+                                          weights: try parseWeightSpec(weights))
         let report: FixtureSuite.Report
         do {
             report = try FixtureSuite.run(directory: URL(fileURLWithPath: directory), model: loaded.model,

@@ -14,8 +14,10 @@ struct LoadedModel {
     /// Tokens that end an answer (`Tokenizer.endOfTurnTokens`).
     let stopTokens: Set<Int32>
 
-    /// Loads the model; states it makes keep keys and values in `kv`.
-    static func load(explicitPath: String?, command: String, kv: KVFormat = .f32) throws -> LoadedModel {
+    /// Loads the model; states it makes keep keys and values in `kv`. A `weights` spec other
+    /// than `file` requantizes the 210 linear tensors after loading (progress on stderr).
+    static func load(explicitPath: String?, command: String, kv: KVFormat = .f32,
+                     weights: WeightSpec = .file) throws -> LoadedModel {
         let progress = ProgressLine()
         let url: URL
         do {
@@ -26,7 +28,8 @@ struct LoadedModel {
         }
         do {
             let gguf = try GGUFFile(path: url.path)
-            let model = try LlamaModel(gguf: gguf)
+            var model = try LlamaModel(gguf: gguf)
+            if !weights.isFile { model = try requantize(model, weights) }
             model.kvFormat = kv
             let tokenizer = try Tokenizer(gguf: gguf)
             let template = ChatTemplate.fromModel(gguf).template
@@ -36,6 +39,23 @@ struct LoadedModel {
             throw ValidationErrorParagraph("effterm \(command): cannot load the model \(url.path): \(error)")
         }
     }
+}
+
+/// `model` with its linear tensors requantized as `spec` says, progress on stderr.
+func requantize(_ model: LlamaModel, _ spec: WeightSpec) throws -> LlamaModel {
+    let start = Date()
+    let w = try model.weights.requantized(spec) { done, total in
+        if done % 30 == 0 || done == total {
+            FileHandle.standardError.write(Data("\rweights \(spec): \(done)/\(total) tensors".utf8))
+        }
+    }
+    FileHandle.standardError.write(Data(String(format: " (%.1f s)\n", Date().timeIntervalSince(start)).utf8))
+    return LlamaModel(weights: w)
+}
+
+/// Parses a `--weights` value into one spec, as a validation error a person can act on.
+func parseWeightSpec(_ text: String) throws -> WeightSpec {
+    do { return try WeightSpec(parsing: text) } catch { throw ValidationError("--\(error)") }
 }
 
 /// The chat backend over the model a command names (`--model`, else EFFTERM_MODEL, else the
