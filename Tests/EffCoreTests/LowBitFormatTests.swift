@@ -138,6 +138,56 @@ import Testing
         }
     }
 
+    /// Q, K, V (or gate, up) in low-bit formats, alike or mixed with the int8-tile ones, run
+    /// as one fused pass that quantizes the activations once: every output bit-identical to
+    /// one call per matrix.
+    @Test(.enabled(if: FastKernels.isAvailable, "no AVX2 + FMA"),
+          arguments: [["Q3G64", "Q3G64", "Q3G64"], ["Q4G32", "Q2S", "Q4_1"], ["Q8G64", "Q5G32", "Q8_0"]])
+    func fusedLowBitMatmulEqualsSeparateCalls(_ names: [String]) throws {
+        let cols = 576, pool = ComputePool(threads: 2)
+        let formats = try names.map { try #require(WeightFormat.named($0)) }
+        // Row counts off the 16-row chunks, so chunks straddle matrices.
+        let rows = [40, 17, 9]
+        var stored: [[UInt8]] = []
+        for (i, f) in formats.enumerated() {
+            let values = testValues(rows[i] * cols, seed: UInt64(60 + i), scale: 0.5)
+            var bytes: [UInt8] = []
+            for r in 0..<rows[i] { bytes += try f.quantize(Array(values[(r * cols)..<((r + 1) * cols)])) }
+            stored.append(bytes)
+        }
+        for nTokens in [1, 4, 9] {
+            let x = testValues(nTokens * cols, seed: UInt64(70 + nTokens), scale: 1.5)
+            var separate: [[Float]] = []
+            var ya = [Float](repeating: .nan, count: nTokens * rows[0])
+            var yb = [Float](repeating: .nan, count: nTokens * rows[1])
+            var yc = [Float](repeating: .nan, count: nTokens * rows[2])
+            try stored[0].withUnsafeBytes { s0 in
+                try stored[1].withUnsafeBytes { s1 in
+                    try stored[2].withUnsafeBytes { s2 in
+                        let w = try zip([s0, s1, s2], formats.indices).map { s, i in
+                            try WeightMatrix(format: formats[i], data: s.baseAddress!, rows: rows[i], cols: cols)
+                        }
+                        for m in w {
+                            var y = [Float](repeating: .nan, count: nTokens * m.rows)
+                            FastKernels.matmul(m, x: x, nTokens: nTokens, y: &y, pool: pool)
+                            separate.append(y)
+                        }
+                        ya.withUnsafeMutableBufferPointer { a in
+                            yb.withUnsafeMutableBufferPointer { b in
+                                yc.withUnsafeMutableBufferPointer { c in
+                                    FastKernels.matmul(x: x, nTokens: nTokens, (w[0], a.baseAddress!), (w[1], b.baseAddress!),
+                                                       (w[2], c.baseAddress!), pool: pool)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            #expect(!separate[0].contains { $0.isNaN })
+            #expect([ya, yb, yc] == separate, "\(names) \(nTokens) tokens")
+        }
+    }
+
     /// Super-blocks: 0.29 bit per weight of scales, error close to Q<bits>G64's, and the
     /// kernel (over the Q<bits>G64 expansion) against the oracle.
     @Test func superBlocksAreSmallCloseAndComputedRight() throws {

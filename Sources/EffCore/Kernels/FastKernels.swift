@@ -96,8 +96,8 @@ public enum FastKernels {
     }
 
     /// `y_i = X · W_i^T` for two or three matrices that read the same `x` (a layer's Q, K and
-    /// V, or gate and up projections), on `pool`: for quantized weights of one format and
-    /// width, `x` is quantized once and one pass over the pool covers all their rows instead
+    /// V, or gate and up projections), on `pool`: for quantized weights of one width (tile
+    /// formats, mixed or not), `x` is quantized once and one pass over the pool covers all their rows instead
     /// of one fork-join per matrix. Every output is bit-identical to separate `matmul` calls
     /// (the kernels compute each (row, token) the same way whatever the row range).
     public static func matmul(x: UnsafePointer<Float>, nTokens: Int,
@@ -106,8 +106,12 @@ public enum FastKernels {
                               _ c: (WeightMatrix, UnsafeMutablePointer<Float>)? = nil,
                               pool: ComputePool = .shared) {
         let wa = a.0, wb = b.0
-        let fusable = wa.format.fast?.packing != nil && wb.format == wa.format && wb.cols == wa.cols
-            && (c.map { $0.0.format == wa.format && $0.0.cols == wa.cols } ?? true)
+        // Matrices with a tile kernel over 8-bit activations fuse (the int8-tile and low-bit
+        // formats, mixed too: the activations' quantization does not depend on the format).
+        func tiled(_ w: WeightMatrix) -> Bool {
+            w.cols == wa.cols && (w.format.fast?.packing != nil || w.format.fast?.lowBitKernel != nil)
+        }
+        let fusable = tiled(wa) && tiled(wb) && (c.map { tiled($0.0) } ?? true)
         guard fusable, nTokens > 0 else {
             matmul(wa, x: x, nTokens: nTokens, y: a.1, pool: pool)
             matmul(wb, x: x, nTokens: nTokens, y: b.1, pool: pool)
@@ -117,6 +121,14 @@ public enum FastKernels {
         pool.exclusive {
             let pa = wa.packed?.pointer(for: wa, pool: pool), pb = wb.packed?.pointer(for: wb, pool: pool)
             let pc = c.flatMap { $0.0.packed?.pointer(for: $0.0, pool: pool) }
+            func missing(_ w: WeightMatrix, _ p: UnsafeRawPointer?) -> Bool { w.format.fast?.lowBitKernel != nil && p == nil }
+            if missing(wa, pa) || missing(wb, pb) || c.map({ missing($0.0, pc) }) == true {
+                // No packed copy (out of memory): each matrix alone, through its fallback.
+                matmulHoldingPool(wa, x: x, nTokens: nTokens, y: a.1, pool: pool, packedWeights: true)
+                matmulHoldingPool(wb, x: x, nTokens: nTokens, y: b.1, pool: pool, packedWeights: true)
+                if let c { matmulHoldingPool(c.0, x: x, nTokens: nTokens, y: c.1, pool: pool, packedWeights: true) }
+                return
+            }
             let nBlocks = wa.cols / 32
             let xq = quantizeActivations(x, cols: wa.cols, nTokens: nTokens, pool: pool)
             let rowsC = c?.0.rows ?? 0
@@ -143,6 +155,12 @@ public enum FastKernels {
         guard !rows.isEmpty else { return }
         let lo = Int32(rows.lowerBound), hi = Int32(rows.upperBound)
         let nb = Int32(w.cols / 32), nt = Int32(nTokens), ldy = Int32(w.rows)
+        if let (bits, group) = w.format.fast?.lowBitKernel {
+            guard let packed else { return }  // the fused caller checked every packed copy
+            eff_qg_matmul_x8(bits, group, packed.assumingMemoryBound(to: UInt8.self), lo, hi, Int32(w.cols),
+                             xq, nt, y, ldy)
+            return
+        }
         guard let kind = w.format.fast?.packing else { return }
         if let packed {
             eff_matmul_x8(kind, packed.assumingMemoryBound(to: UInt8.self), lo, hi, nb, xq, nt, y, ldy)

@@ -81,6 +81,44 @@ public struct ModelBench {
         return Rate(seconds: t, tokPerSec: Double(n) / t)
     }
 
+    /// Decode of `n` single-token steps at each depth for several models (weight variants
+    /// of one architecture: the file's weights, requantized ones), interleaved as
+    /// `decodeFormats` does so their ratios come from the same machine conditions. Each
+    /// model prefills its own context (the same tokens); depths are clamped as there.
+    /// Returns, per model, the rate at each depth in the order asked.
+    public static func decodeModels(_ models: [LlamaModel], reps: Int, depths: [Int], tokens n: Int,
+                                    log: (String) -> Void = { _ in }) throws -> [[(depth: Int, rate: Rate)]] {
+        guard let first = models.first else { return [] }
+        let bench = ModelBench(model: first, reps: reps)
+        let limit = first.config.seqLen - n
+        let depths = depths.map { min($0, limit) }
+        let maxDepth = depths.max() ?? 0
+        let context = bench.tokens(maxDepth, seed: 2), toks = bench.tokens(n, seed: 3)
+        let states = try models.map { m in
+            let s = m.makeState(maxContext: maxDepth + n, maxBatch: 512)
+            if maxDepth > 0 { try m.forward(context, state: s, logits: .none) }
+            return s
+        }
+        var rates: [[Int: Rate]] = models.map { _ in [:] }
+        for depth in Set(depths).sorted(by: >) {
+            var times: [[Double]] = models.map { _ in [] }
+            for rep in 0...bench.reps {
+                for (i, m) in models.enumerated() {
+                    states[i].rewind(to: depth)
+                    let t0 = MonotonicClock.seconds()
+                    for t in toks { try m.forward([t], state: states[i], logits: .last) }
+                    if rep > 0 { times[i].append(MonotonicClock.seconds() - t0) }
+                }
+            }
+            for i in models.indices {
+                let t = bench.median(times[i])
+                log(String(format: "decode %4d tokens at depth %5d: %8.1f tok/s", n, depth, Double(n) / t) + " (weights #\(i + 1))")
+                rates[i][depth] = Rate(seconds: t, tokPerSec: Double(n) / t)
+            }
+        }
+        return models.indices.map { i in depths.map { (depth: $0, rate: rates[i][$0]!) } }
+    }
+
     /// One KV format's row of the interleaved decode table.
     public struct FormatRow {
         public let format: KVFormat

@@ -70,7 +70,7 @@ struct LLMBenchCommand: ParsableCommand {
     @Option(help: "Only these sections: prefill, decode, batched (comma-separated).")
     var only: String?
 
-    @Option(help: "Weights: file (default), or a format to requantize the 210 linear tensors to, e.g. Q4G32, Q3G64+o0.5%.")
+    @Option(help: "Weights: file (default), or a format to requantize the 210 linear tensors to, e.g. Q4G32, Q3G64+o0.5%. With several (comma-separated), decode runs every variant interleaved at each depth and reports weight MiB, bits per weight and the ratio to the first; the other sections use the first.")
     var weights = "file"
 
     @Flag(help: "A quick subset: prefill 128, decode at depth 0, streams 1 and 4, 2 reps.")
@@ -80,7 +80,7 @@ struct LLMBenchCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
-        _ = try parseWeightSpec(weights)
+        do { _ = try WeightSpec.list(weights) } catch { throw ValidationError("--\(error)") }
         let names = kv.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         guard !names.isEmpty else { throw ValidationError("--kv: name at least one format (f32, f16, q8, q8g64).") }
         for n in names where KVFormat(argument: n) == nil {
@@ -101,7 +101,8 @@ struct LLMBenchCommand: ParsableCommand {
     func run() throws {
         compute.apply()
         let pool = ComputePool.shared
-        let spec = try parseWeightSpec(weights)
+        let weightSpecs = try WeightSpec.list(weights)
+        let spec = weightSpecs[0]
         let loaded = try LoadedModel.load(explicitPath: model, command: "bench", weights: spec)
         let path = loaded.path, llm = loaded.model
         let formats = self.formats
@@ -142,6 +143,29 @@ struct LLMBenchCommand: ParsableCommand {
                     "decode": row.decode.map { d in
                         ["depth": d.depth, "tokens": decodeTokens, "tok_s": d.rate.tokPerSec,
                          "ms_per_token": d.rate.seconds / Double(decodeTokens) * 1000, "kv_bytes": d.kvBytes] as [String: Any]
+                    },
+                ] as [String: Any]
+            }
+        } else if sections.contains("decode"), weightSpecs.count > 1 {
+            // The first variant is loaded; the others are requantized from the same file.
+            let base = spec.isFile ? llm : try LoadedModel.load(explicitPath: model, command: "bench").model
+            var models = [llm]
+            for s in weightSpecs.dropFirst() { models.append(s.isFile ? base : try requantize(base, s)) }
+            for m in models { m.kvFormat = formats[0] }
+            let rows = try ModelBench.decodeModels(models, reps: reps, depths: depthList, tokens: decodeTokens,
+                                                   log: json ? { _ in } : { print($0) })
+            result["decode"] = rows[0].map {
+                ["depth": $0.depth, "tokens": decodeTokens, "tok_s": $0.rate.tokPerSec, "seconds": $0.rate.seconds] as [String: Any]
+            }
+            result["weights"] = zip(weightSpecs, zip(models, rows)).map { s, mr in
+                let (m, row) = mr
+                let lin = m.weights.linearStorage
+                return [
+                    "weights": s.description,
+                    "linear_mib": Double(lin.bytes) / 1_048_576,
+                    "linear_bits_per_weight": Double(lin.bytes * 8) / Double(max(1, lin.elements)),
+                    "decode": row.enumerated().map { i, d in
+                        ["depth": d.depth, "tok_s": d.rate.tokPerSec, "ratio_vs_first": d.rate.tokPerSec / rows[0][i].rate.tokPerSec] as [String: Any]
                     },
                 ] as [String: Any]
             }
