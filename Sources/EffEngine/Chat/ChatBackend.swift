@@ -39,6 +39,32 @@ public protocol ChatBackend: AnyObject {
     func setAttention(_ spec: AttentionSpec) throws -> AttentionChange
     /// Conversation tokens evicted from the cache so far (0 when nothing was evicted).
     var evictedTokens: Int { get }
+    /// Where the weights come from now.
+    var weights: WeightChoice { get }
+    /// Installs `choice` (between turns only): requantizes from the file's tensors, calling
+    /// `progress(done, total)` per tensor, then recomputes the cached conversation with the
+    /// new weights. Throws when the choice cannot be built; the old weights stay then.
+    func setWeights(_ choice: WeightChoice, progress: @escaping (Int, Int) -> Void) throws -> WeightChange
+}
+
+/// What switching the weights did.
+public struct WeightChange: Sendable, Equatable {
+    public var from: WeightChoice
+    public var to: WeightChoice
+    /// Bytes of all weight tensors before and after (outliers included).
+    public var bytesBefore: Int
+    public var bytesAfter: Int
+    /// Wall time of building the new weights (0 when they were kept from before).
+    public var buildSeconds: Double
+    /// Positions recomputed with the new weights, and the time it took.
+    public var positions: Int
+    public var prefillSeconds: Double
+
+    public init(from: WeightChoice, to: WeightChoice, bytesBefore: Int, bytesAfter: Int, buildSeconds: Double,
+                positions: Int, prefillSeconds: Double) {
+        self.from = from; self.to = to; self.bytesBefore = bytesBefore; self.bytesAfter = bytesAfter
+        self.buildSeconds = buildSeconds; self.positions = positions; self.prefillSeconds = prefillSeconds
+    }
 }
 
 /// What switching the attention policy did.
@@ -76,6 +102,11 @@ public struct KVFormatChange: Sendable, Equatable {
 }
 
 extension ChatBackend {
+    /// A backend without weight variants reports the default.
+    public var weights: WeightChoice { TechniqueConfig().weights }
+    public func setWeights(_ choice: WeightChoice, progress: @escaping (Int, Int) -> Void) throws -> WeightChange {
+        throw ChatBackendError.weightsUnsupported(choice.description)
+    }
     public var sot: ChatSoTSupport? { nil }
     public var attention: AttentionSpec { .dense }
     public var evictedTokens: Int { 0 }

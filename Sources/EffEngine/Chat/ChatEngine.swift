@@ -23,6 +23,10 @@ public actor ChatEngine {
     private var pendingKV: KVFormat?
     /// An attention policy asked for while an answer ran: applied when it finishes.
     private var pendingAttention: AttentionSpec?
+    /// Weights asked for while an answer ran: built and installed when it finishes.
+    private var pendingWeights: WeightChoice?
+    /// What Ctrl-P cycles through (`WeightChoice.chatCycle`), set by the chat command.
+    public var weightChoices: [WeightChoice] = []
     /// A finished A/B comparison waiting for the person's verdict.
     var pendingCompare: CompareRecord?
     private(set) var messages: [TurnMessage] = []
@@ -37,6 +41,7 @@ public actor ChatEngine {
         self.store = store
         techniques.kv = backend.kvFormat
         techniques.attention = backend.attention
+        techniques.weights = backend.weights
         var snap = ChatSnapshot()
         snap.model = backend.info
         snap.techniques = techniques
@@ -122,6 +127,10 @@ public actor ChatEngine {
             pendingAttention = nil
             applyAttention(spec)
         }
+        if let w = pendingWeights {
+            pendingWeights = nil
+            await applyWeights(w)
+        }
         finishJob()
     }
 
@@ -202,6 +211,74 @@ public actor ChatEngine {
 
     /// Advances the KV format: f32 -> f16 -> q8 -> f32 (F9).
     public func cycleKVFormat() async { await setKVFormat((pendingKV ?? techniques.kv).next) }
+
+    /// Switches the weights (Ctrl-P cycles them): between turns the new weights are built on
+    /// a compute thread (requantized from the file's tensors, progress in the status line)
+    /// and the cached conversation is recomputed with them; during an answer the switch is
+    /// queued until it ends. The old weights stay when the new ones cannot be built.
+    public func setWeights(_ choice: WeightChoice) async {
+        if busy {
+            pendingWeights = choice
+            snapshots.update { $0.pendingWeights = choice }
+            events.push(.notice("weights \(choice) after this answer (the model is in use)", isWarning: false))
+            return
+        }
+        guard choice != box.backend.weights else { return }
+        busy = true
+        await applyWeights(choice)
+        finishJob()
+    }
+
+    /// Builds and installs `choice` on a compute thread (the caller holds `busy`).
+    private func applyWeights(_ choice: WeightChoice) async {
+        snapshots.update { $0.pendingWeights = choice }
+        let box = self.box, events = self.events
+        do {
+            let change = try await ComputeThread.run(name: "effterm.weights") {
+                // Progress once a second, only when the build is slow enough to need it.
+                let start = MonotonicClock.seconds()
+                var shown = start
+                return try box.backend.setWeights(choice) { done, total in
+                    let now = MonotonicClock.seconds()
+                    guard done < total, now - shown >= 1 else { return }
+                    shown = now
+                    let eta = (now - start) / Double(done) * Double(total - done)
+                    events.push(.notice(String(format: "weights %@: requantizing %d/%d tensors, about %.0f s left",
+                                               choice.description, done, total, eta.rounded(.up)), isWarning: false))
+                }
+            }
+            techniques.weights = box.backend.weights
+            var text = "weights \(change.from) -> \(change.to): \(formatBytes(change.bytesBefore)) -> \(formatBytes(change.bytesAfter))"
+            if change.buildSeconds > 0 { text += String(format: ", built in %.1f s", change.buildSeconds) }
+            if change.positions > 0 {
+                text += String(format: ", %d positions recomputed in %.0f ms", change.positions, change.prefillSeconds * 1000)
+            }
+            events.push(.notice(text, isWarning: false))
+        } catch {
+            events.push(.notice("weights \(choice) not applied: \(error)", isWarning: true))
+        }
+        let b = box.backend, applied = techniques
+        snapshots.update {
+            $0.techniques = applied; $0.pendingWeights = nil
+            $0.model = b.info; $0.kvBytesInUse = b.kvBytesInUse; $0.contextUsed = b.contextUsed
+            $0.evictedTokens = b.evictedTokens
+        }
+    }
+
+    /// Advances the weights through `weightChoices` (the file first); says so when there is
+    /// nothing to cycle.
+    public func cycleWeights() async {
+        guard weightChoices.count > 1 else {
+            events.push(.notice("no other weights to switch to (this backend has only its file's)", isWarning: true))
+            return
+        }
+        let current = pendingWeights ?? techniques.weights
+        let i = weightChoices.firstIndex(of: current).map { ($0 + 1) % weightChoices.count } ?? 0
+        await setWeights(weightChoices[i])
+    }
+
+    /// Sets what `cycleWeights` goes through.
+    public func setWeightChoices(_ choices: [WeightChoice]) { weightChoices = choices }
 
     /// Switches the attention policy (F11 / Ctrl-O cycle it). Between turns it applies at
     /// once; during an answer it is queued and applied when the answer ends. Evicted tokens

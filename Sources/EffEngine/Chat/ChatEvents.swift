@@ -37,6 +37,8 @@ public struct ChatSnapshot: Sendable, Equatable {
     public var pendingKV: KVFormat?
     /// An attention policy switch waiting for the running answer to end.
     public var pendingAttention: AttentionSpec?
+    /// A weights switch waiting for the running answer to end (or being built).
+    public var pendingWeights: WeightChoice?
     /// Conversation tokens an evicting policy dropped from the cache (gone for good).
     public var evictedTokens = 0
     public var attention: AttentionSummary?

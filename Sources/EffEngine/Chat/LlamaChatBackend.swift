@@ -11,7 +11,15 @@ import Foundation
 /// costs its own tokens, not the whole history. Attention statistics are collected during
 /// decode steps only (not prefill) through the model state's `AttentionObserver`.
 public final class LlamaChatBackend: ChatBackend, @unchecked Sendable {
-    public let info: ModelInfo
+    public private(set) var info: ModelInfo
+    /// Where the weights come from now (`setWeights`).
+    public private(set) var weights: WeightChoice
+    /// The file's own tensors: every requantization starts from them, and switching back
+    /// to the file reinstalls them.
+    private let fileWeights: LlamaWeights
+    /// Builds a named plan's weights from the file's (`effterm quant plan` files); nil: this
+    /// chat has no plans.
+    public var planBuilder: ((String, LlamaWeights, @escaping (Int, Int) -> Void) throws -> LlamaWeights)?
     /// Attention statistics of the last answer, normal or Skeleton-of-Thought (its skeleton
     /// and batched point steps feed the same collector).
     public var lastAttention: AttentionSummary? {
@@ -53,11 +61,72 @@ public final class LlamaChatBackend: ChatBackend, @unchecked Sendable {
         state = model.makeState(maxContext: context, maxBatch: 64)
         collector = AttentionStatsCollector(nLayers: c.nLayers, nHeads: c.nHeads)
         let w = model.weights
-        let tensors = w.summary.filter { !(w.tiedOutput && $0.role == .output) }
+        fileWeights = w
+        weights = .file(Self.mainFormat(w))
+        let tensors = Self.shownTensors(w)
         let digest = try sha256 ?? ModelStore.sha256(of: modelURL)
         let name = name ?? (try? gguf.string("general.name")) ?? modelURL.deletingPathExtension().lastPathComponent
         info = ModelInfo(name: name, sha256: digest, templateHash: template.sourceHash, contextMax: context,
                          nLayers: c.nLayers, nHeads: c.nHeads, weightBytes: w.totalBytes, tensors: tensors)
+    }
+
+    /// The tensors the bits panel shows (a tied output head is the embedding's twin).
+    static func shownTensors(_ w: LlamaWeights) -> [TensorSummary] {
+        w.summary.filter { !(w.tiedOutput && $0.role == .output) }
+    }
+
+    /// The format holding most of the linear tensors' bytes ("Q4_1" for SmolLM2's file).
+    static func mainFormat(_ w: LlamaWeights) -> String {
+        let roles = Set(LlamaWeights.linearRoles)
+        var bytes: [String: Int] = [:]
+        for t in w.summary where roles.contains(t.role) { bytes[t.format, default: 0] += t.bytes }
+        return bytes.max { $0.value < $1.value }?.key ?? "file"
+    }
+
+    /// Builds `choice` from the file's tensors, installs it, and recomputes the cached
+    /// conversation with it (between turns only). After evictions the kept positions cannot
+    /// be recomputed (their tokens' earlier context is gone): the cache is emptied instead
+    /// and the next turn streams the conversation through the policy again.
+    public func setWeights(_ choice: WeightChoice, progress: @escaping (Int, Int) -> Void) throws -> WeightChange {
+        let from = weights, before = model.weights.totalBytes
+        let t0 = MonotonicClock.seconds()
+        let w: LlamaWeights
+        switch choice {
+        case .file:
+            w = fileWeights
+        case .uniform(let text):
+            let spec: WeightSpec
+            do { spec = try WeightSpec(parsing: text) } catch {
+                throw ChatBackendError.unknownWeights(choice.description, "\(error)")
+            }
+            w = spec.isFile ? fileWeights : try fileWeights.requantized(spec, progress: progress)
+        case .plan(let name):
+            guard let planBuilder else {
+                throw ChatBackendError.unknownWeights(choice.description, "this chat has no weight plans")
+            }
+            w = try planBuilder(name, fileWeights, progress)
+        }
+        let build = w === fileWeights ? 0 : MonotonicClock.seconds() - t0
+        try model.replaceWeights(w)
+        weights = choice.isFile ? .file(Self.mainFormat(w)) : choice
+        info.tensors = Self.shownTensors(w)
+        info.weightBytes = w.totalBytes
+        var positions = 0, seconds = 0.0
+        if state.evictedCount > 0 {
+            reset()
+        } else if !cached.isEmpty {
+            let tokens = cached
+            _ = state.rewind(to: 0)
+            let t1 = MonotonicClock.seconds()
+            do { try model.forward(tokens, state: state, logits: .none) } catch {
+                reset()
+                throw error
+            }
+            positions = tokens.count
+            seconds = MonotonicClock.seconds() - t1
+        }
+        return WeightChange(from: from, to: weights, bytesBefore: before, bytesAfter: w.totalBytes,
+                            buildSeconds: build, positions: positions, prefillSeconds: seconds)
     }
 
     func render(_ messages: [TurnMessage], generationPrompt: Bool) throws -> [Int32] {
@@ -216,6 +285,8 @@ public enum ChatBackendError: Error, CustomStringConvertible {
     case contextFull(tokens: Int, context: Int)
     case rewindFailed(position: Int)
     case attentionUnsupported(String)
+    case weightsUnsupported(String)
+    case unknownWeights(String, String)
 
     public var description: String {
         switch self {
@@ -223,6 +294,8 @@ public enum ChatBackendError: Error, CustomStringConvertible {
             return "the conversation has \(n) tokens but the context holds \(c); start a new session (Ctrl-N)"
         case .rewindFailed(let p): return "the KV cache cannot rewind to position \(p)"
         case .attentionUnsupported(let a): return "this backend runs dense attention only (asked for \(a))"
+        case .weightsUnsupported(let w): return "this backend cannot change its weights (asked for \(w))"
+        case .unknownWeights(let w, let why): return "weights \(w): \(why)"
         }
     }
 }

@@ -29,16 +29,31 @@ public enum WeightChoice: Hashable, Sendable, CustomStringConvertible {
     case file(String)
     /// A named mixed-precision plan (`effterm quant plan`).
     case plan(String)
+    /// Every linear tensor requantized from the file's to one `WeightSpec` ("Q3G64",
+    /// "Q2G32+o0.5%").
+    case uniform(String)
 
     public var description: String {
         switch self {
         case .file(let format): return format
         case .plan(let name): return "plan:" + name
+        case .uniform(let spec): return "uniform:" + spec
         }
     }
 
     public init(_ text: String) {
-        self = text.hasPrefix("plan:") ? .plan(String(text.dropFirst(5))) : .file(text)
+        if text.hasPrefix("plan:") { self = .plan(String(text.dropFirst(5))) }
+        else if text.hasPrefix("uniform:") { self = .uniform(String(text.dropFirst(8))) }
+        else { self = .file(text) }
+    }
+
+    /// The file's tensors, as shipped.
+    public var isFile: Bool { if case .file = self { return true } else { return false } }
+
+    /// What the chat's weights hotkey cycles through: the file's tensors, uniform 4-, 3- and
+    /// 2-bit requantizations, then the saved plans by name.
+    public static func chatCycle(file: WeightChoice, plans: [String]) -> [WeightChoice] {
+        [file, .uniform("Q4G64"), .uniform("Q3G64"), .uniform("Q2G32")] + plans.sorted().map { .plan($0) }
     }
 }
 

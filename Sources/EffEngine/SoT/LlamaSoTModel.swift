@@ -88,7 +88,7 @@ public final class LlamaSoTModel: SoTLanguageModel {
     /// prefilled. Returns the state and the tokens reused.
     private func prefilledState(_ prompt: [Int32], upTo length: Int, maxContext: Int) throws -> (LlamaState, Int) {
         let tokens = Array(prompt[..<length])
-        let match = reusesPromptPrefixes ? promptCache.longestMatch(tokens, format: model.kvFormat) : nil
+        let match = reusesPromptPrefixes ? promptCache.longestMatch(tokens, format: model.kvFormat, weights: model.weightsGeneration) : nil
         if let (root, shared) = match, shared * 2 >= length {
             let state = root.fork(at: shared, maxContext: maxContext, maxBatch: min(256, max(1, length - shared)))
             try model.forward(Array(tokens[shared...]), state: state, logits: .last)
@@ -100,7 +100,7 @@ public final class LlamaSoTModel: SoTLanguageModel {
             reused = shared
         }
         try model.forward(Array(tokens[reused...]), state: state, logits: .last)
-        if reusesPromptPrefixes { promptCache.insert(tokens, state) }
+        if reusesPromptPrefixes { promptCache.insert(tokens, state, weights: model.weightsGeneration) }
         return (state, reused)
     }
 
@@ -204,7 +204,7 @@ public final class LlamaSoTModel: SoTLanguageModel {
 /// a new root. This is prompt caching, as serving engines do; `effterm bench sot
 /// --no-prefix-cache` measures without it.
 struct PromptCache {
-    private var roots: [(tokens: [Int32], state: LlamaState)] = []
+    private var roots: [(tokens: [Int32], state: LlamaState, weights: Int)] = []
     /// Roots kept, most recently used last.
     let capacity = 4
     /// Shorter common prefixes are prefilled again rather than forked.
@@ -212,10 +212,10 @@ struct PromptCache {
 
     /// The root sharing the longest prefix with `tokens` and that length, leaving at least
     /// one token of `tokens` to prefill (its logits are needed). Roots stored in another KV
-    /// format than `format` are dropped (a fork takes its prefix's format, and the chat's
-    /// format may have changed since the root was made).
-    mutating func longestMatch(_ tokens: [Int32], format: KVFormat) -> (LlamaState, Int)? {
-        roots.removeAll { $0.state.kvFormat != format }
+    /// format than `format`, or computed by other weights than `weights` (the chat switched
+    /// its weight plan), are dropped: a fork takes its prefix's format and values.
+    mutating func longestMatch(_ tokens: [Int32], format: KVFormat, weights: Int) -> (LlamaState, Int)? {
+        roots.removeAll { $0.state.kvFormat != format || $0.weights != weights }
         var best: (index: Int, length: Int)?
         for (i, root) in roots.enumerated() {
             let n = max(0, min(root.tokens.commonPrefixLength(with: tokens), tokens.count - 1))
@@ -227,8 +227,8 @@ struct PromptCache {
         return (root.state, best.length)
     }
 
-    mutating func insert(_ tokens: [Int32], _ state: LlamaState) {
-        roots.append((tokens, state))
+    mutating func insert(_ tokens: [Int32], _ state: LlamaState, weights: Int) {
+        roots.append((tokens, state, weights))
         if roots.count > capacity { roots.removeFirst() }
     }
 }

@@ -17,7 +17,11 @@ import EffCore
 /// every path.
 public final class LlamaModel: @unchecked Sendable {
     public let config: LlamaConfig
-    public let weights: LlamaWeights
+    /// The weights the forward pass reads; `replaceWeights` swaps them between calls.
+    public private(set) var weights: LlamaWeights
+    /// Counts `replaceWeights` calls: keys and values cached under another generation came
+    /// from other weights.
+    public private(set) var weightsGeneration = 0
     /// KV format of states made by `makeState` (the `--kv` option); set it before sharing
     /// the model between threads.
     public var kvFormat: KVFormat = .f32
@@ -25,6 +29,15 @@ public final class LlamaModel: @unchecked Sendable {
     public init(weights: LlamaWeights) {
         self.config = weights.config
         self.weights = weights
+    }
+
+    /// Installs other weights for the same architecture (a requantized variant): call it
+    /// only while no forward pass runs. States made before stay valid (they depend on the
+    /// config only), but their cached keys and values came from the old weights.
+    public func replaceWeights(_ w: LlamaWeights) throws {
+        guard w.config == config else { throw LlamaModelError.weightsMismatch }
+        weights = w
+        weightsGeneration += 1
     }
 
     /// Binds a llama GGUF file: validated config, then every tensor.

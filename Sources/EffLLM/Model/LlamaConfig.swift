@@ -139,6 +139,7 @@ public enum LlamaModelError: Error, Equatable, CustomStringConvertible {
     case batchEmpty
     case evictionRefused(range: Range<Int>, length: Int)
     case chunkTooLong(tokens: Int, max: Int)
+    case weightsMismatch
 
     public var description: String {
         switch self {
@@ -162,6 +163,8 @@ public enum LlamaModelError: Error, Equatable, CustomStringConvertible {
             return "\(n) tokens in one batch row group exceed the eviction policy's \(m) per chunk"
         case .batchEmpty:
             return "forward pass called with no tokens"
+        case .weightsMismatch:
+            return "the new weights belong to a model of another shape"
         }
     }
 }

@@ -7,7 +7,7 @@ import Foundation
 /// (the screen writes only changed cells). Runs on one thread; talks to the engine actor
 /// only through a serial command stream, so it never waits for generation.
 public final class ChatApp {
-    enum Command: Sendable { case send(String), stop, save, export, newSession, cycleSoT, cycleKV, cycleAttention, compare, vote(String) }
+    enum Command: Sendable { case send(String), stop, save, export, newSession, cycleSoT, cycleKV, cycleAttention, cycleWeights, compare, vote(String) }
 
     public let screen: Screen
     public let engine: ChatEngine
@@ -57,6 +57,7 @@ public final class ChatApp {
                 case .cycleSoT: await engine.cycleSoTMode()
                 case .cycleKV: await engine.cycleKVFormat()
                 case .cycleAttention: await engine.cycleAttention()
+                case .cycleWeights: await engine.cycleWeights()
                 case .compare: await engine.compare()
                 case .vote(let v): await engine.vote(v)
                 }
@@ -193,6 +194,7 @@ public final class ChatApp {
         case .cycleSoT: commands.yield(.cycleSoT)
         case .cycleKV: commands.yield(.cycleKV)
         case .cycleAttention: commands.yield(.cycleAttention)
+        case .cycleWeights: commands.yield(.cycleWeights)
         case .compare: commands.yield(.compare)
         }
     }

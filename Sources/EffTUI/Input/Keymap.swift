@@ -4,7 +4,7 @@ import Foundation
 /// Everything a hotkey can do in `effterm chat`.
 public enum Action: String, CaseIterable, Sendable {
     case help, quit, stop
-    case cycleSoT = "sot-mode", compare, cycleKV = "kv-format", cycleAttention = "attention"
+    case cycleSoT = "sot-mode", compare, cycleKV = "kv-format", cycleAttention = "attention", cycleWeights = "weights"
     case save, exportMarkdown = "export", newSession = "new-session"
     case cycleTheme = "theme", cyclePanel = "panel-next", fullPanel = "panel-full"
     case panelBits = "panel-bits", panelAttn = "panel-attn", panelDiff = "panel-diff"
@@ -35,6 +35,7 @@ public enum Action: String, CaseIterable, Sendable {
         case .compare: return "A/B: rerun the last question normal vs SoT, blind"
         case .cycleKV: return "KV cache format: f32 -> f16 -> q8 (cache converted)"
         case .cycleAttention: return "attention: dense -> StreamingLLM sink4+win1020 (evicts) -> dense"
+        case .cycleWeights: return "weights: file -> uniform 4/3/2-bit -> saved plans"
         }
     }
 
@@ -61,6 +62,7 @@ public enum Action: String, CaseIterable, Sendable {
         case .compare: return [.function(8)]
         case .cycleKV: return [.function(9)]
         case .cycleAttention: return [.function(11), .ctrl("o")]
+        case .cycleWeights: return [.ctrl("p")]
         }
     }
 }

@@ -84,6 +84,9 @@ struct ChatCommand: AsyncParsableCommand {
         let store = SessionStore(directory: dir)
         let engine = ChatEngine(backend: backend, settings: settings, system: system, store: store)
         if let mode = SoTMode(rawValue: sot), mode != .off { await engine.setSoTMode(mode) }
+        if backend is LlamaChatBackend {
+            await engine.setWeightChoices(WeightChoice.chatCycle(file: backend.weights, plans: []))
+        }
         var notices: [String] = []
         // A failed autosave shows in the status bar until a retry succeeds.
         let snapshots = engine.snapshots
