@@ -81,6 +81,45 @@ final class ScriptedModel: SoTLanguageModel {
                 + result.skeleton.generatedTokens + 280 + 3 * (20 + 5))
     }
 
+    /// The wave size minimises r(B) * ceil(points / B): the AVX2 EPYC's r(B) (issue 14:
+    /// r(2) 1.48, r(4) 2.38, r(8) 5.32) expands 8 points sooner as two waves of 4 than as
+    /// one batch of 8; where batching gains nothing, one point at a time.
+    @Test func waveSizeFollowsTheMeasuredStepRatios() {
+        let epyc = [1, 1.48, 1.93, 2.38, 3.1, 3.83, 4.57, 5.32]
+        #expect(SoTRunner.waveSize(points: 8, ratios: epyc) == 4)   // 4.76 vs 5.32 at B = 8
+        #expect(SoTRunner.waveSize(points: 4, ratios: epyc) == 4)
+        #expect(SoTRunner.waveSize(points: 3, ratios: epyc) == 3)
+        let wide = [1, 1.32, 1.4, 1.49, 1.6, 1.7, 1.8, 1.92]  // AVX-512 VNNI: batching is cheap
+        #expect(SoTRunner.waveSize(points: 8, ratios: wide) == 8)
+        #expect(SoTRunner.waveSize(points: 10, ratios: wide) == 10)  // extrapolated past B = 8
+        let worse = (1...8).map { $0 == 1 ? 1.0 : 1.2 * Double($0) }  // batching costs extra
+        #expect(SoTRunner.waveSize(points: 6, ratios: worse) == 1)
+        #expect(SoTRunner.waveSize(points: 1, ratios: epyc) == 1)
+    }
+
+    @Test func pointsRunInWavesInOrder() throws {
+        let model = ScriptedModel(skeleton: " A\n2. B\n3. C\n4. D\n5. E\n6. F\n7. G\n8. H\nend",
+                                  points: ["6. F:": " six."])
+        var config = SoTRunner.Config()
+        config.stepRatios = [1, 1.48, 1.93, 2.38, 3.1, 3.83, 4.57, 5.32]
+        var events: [SoTRunner.Event] = []
+        let result = try SoTRunner(config: config).run(question: "q", model: model) { events.append($0) }
+        #expect(model.batchCalls.map(\.count) == [4, 4])
+        #expect(model.batchCalls.flatMap { $0.map(\.prefill) } == (1...8).map { "\($0). \(["A", "B", "C", "D", "E", "F", "G", "H"][$0 - 1]):" })
+        #expect(result.waveSize == 4 && events.contains(.waves(size: 4, points: 8)))
+        // The second wave's point 2 is point 6 of the answer.
+        #expect(events.contains(.pointText(index: 5, delta: " six.")))
+        #expect(result.expansions[5] == " six." && result.expansions.count == 8)
+        let batch = try #require(result.batch)
+        #expect(batch.steps == 10 && abs(batch.decodeSeconds - 0.6) < 1e-12 && batch.sharedPrefixTokens == 280)
+        // Without ratios: one batch of all, no waves event.
+        let one = ScriptedModel(skeleton: " A\n2. B\n3. C\nend")
+        var plain: [SoTRunner.Event] = []
+        let r = try SoTRunner().run(question: "q", model: one) { plain.append($0) }
+        #expect(one.batchCalls.map(\.count) == [3] && r.waveSize == nil)
+        #expect(!plain.contains { if case .waves = $0 { return true } else { return false } })
+    }
+
     @Test func fallsBackWhenTooFewPoints() throws {
         let model = ScriptedModel(skeleton: " Just do it.\nNothing else")
         var events: [SoTRunner.Event] = []

@@ -51,6 +51,28 @@ final class LlamaChatSoT: ChatSoTSupport {
         (try? engine.promptTokens(SoTRequest(user: question, prefill: "")).count) ?? tokenCount(question)
     }
 
+    /// r(B) measured for these weights (keyed by `LlamaModel.weightsGeneration`).
+    private var measuredRatios: (generation: Int, ratios: [Double]?)?
+
+    /// Measures r(B) for B = 1...10 once per weights: 6 batched steps per B over a 144-token
+    /// prefix (SoT's shared-prefix depth), one timed run after a warm-up; B = 5, 7 and 9 are
+    /// interpolated. About 3 s on a 2-core AVX2 machine.
+    func stepRatios() -> [Double]? {
+        if let m = measuredRatios, m.generation == model.weightsGeneration { return m.ratios }
+        let measured = [1, 2, 3, 4, 6, 8, 10]
+        let rows = try? ModelBench(model: model, reps: 1).batched(streams: measured, steps: 6, prompt: 144)
+        let ratios = rows.map { rows -> [Double] in
+            let at = Dictionary(uniqueKeysWithValues: rows.map { ($0.streams, $0.stepRatio) })
+            return (1...10).map { b in
+                if let r = at[b] { return r }
+                let lo = measured.last { $0 < b }!, hi = measured.first { $0 > b }!
+                return at[lo]! + (at[hi]! - at[lo]!) * Double(b - lo) / Double(hi - lo)
+            }
+        }
+        measuredRatios = (model.weightsGeneration, ratios)
+        return ratios
+    }
+
     /// Called at the start of every SoT turn: also starts its attention statistics afresh.
     func watch(_ flag: CancellationFlag) {
         self.flag = flag

@@ -27,6 +27,14 @@ public protocol ChatSoTSupport: AnyObject {
     func promptTokenCount(question: String) -> Int
     /// Makes every running completion stop between tokens once `flag` is raised.
     func watch(_ flag: CancellationFlag)
+    /// This machine's measured r(B) = t_B / t_1 (index B-1) for the current weights, measured
+    /// on first use (a few seconds, once per weights); nil when unknown. The points of a SoT
+    /// answer run in waves of the batch size these make fastest.
+    func stepRatios() -> [Double]?
+}
+
+extension ChatSoTSupport {
+    public func stepRatios() -> [Double]? { nil }
 }
 
 /// A SoT answer as the chat pane draws it while it grows: the skeleton first, then every
@@ -54,6 +62,7 @@ public struct SoTAnswerView: Sendable, Equatable {
             if expansions.indices.contains(slot) { expansions[slot] += delta }
         case .fellBack(let reason): fallbackReason = reason
         case .fallbackText(let t): fallbackText += t
+        case .waves: break
         }
     }
 
@@ -77,7 +86,7 @@ public struct SoTAnswerView: Sendable, Equatable {
 /// transcript saves when the turn ends, so the status row and the file cannot disagree).
 public struct SoTStatus: Sendable, Equatable {
     public enum Stage: String, Sendable, Equatable {
-        case routing, skeleton, expanding, fallback, normal, done, stopped
+        case routing, calibrating, skeleton, expanding, fallback, normal, done, stopped
     }
     public var stage: Stage
     /// The router's decision and why, auto mode only, as the status row says it.
@@ -111,6 +120,8 @@ public struct SoTTurnRecord: Codable, Hashable, Sendable {
     public var fallbackReason: String?
     /// B: streams in the expansion batch.
     public var streams = 0
+    /// Streams per wave when the measured r(B) made waves faster than one batch of all.
+    public var waveSize: Int?
     public var batchSteps = 0
     public var sharedPrefixTokens = 0
     /// Stage and turn times; nil until measured (a live status) or when the stage never ran.
@@ -129,7 +140,7 @@ public struct SoTTurnRecord: Codable, Hashable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case mode, router, usedSoT = "used_sot", skeleton, points, fallbackReason = "fallback_reason"
-        case streams, batchSteps = "batch_steps", sharedPrefixTokens = "shared_prefix_tokens"
+        case streams, waveSize = "wave_size", batchSteps = "batch_steps", sharedPrefixTokens = "shared_prefix_tokens"
         case skeletonSeconds = "skeleton_s", expansionSeconds = "expansion_s", totalSeconds = "total_s"
         case stepRatio = "step_ratio", singleStepMs = "single_step_ms"
         case normalEstimateSeconds = "normal_estimate_s", answerTokens = "answer_tokens"

@@ -30,6 +30,18 @@ struct SoTTurn {
         onStatus(status)
         var expansionStart = 0.0
         var deltas = 0
+        var config = self.config
+        var started = started
+        if config.stepRatios == nil {
+            // Measured once per weights (a few seconds), not counted as skeleton time.
+            let t0 = MonotonicClock.seconds()
+            status.stage = .calibrating
+            onStatus(status)
+            config.stepRatios = support.stepRatios()
+            started += MonotonicClock.seconds() - t0
+            status.stage = .skeleton
+            onStatus(status)
+        }
         let result = try SoTRunner(config: config).run(question: question, model: support.sotModel) { event in
             switch event {
             case .stage(let stage):
@@ -55,6 +67,9 @@ struct SoTTurn {
                     onStatus(status)
                 }
             case .fellBack(let reason): status.measured.fallbackReason = reason
+            case .waves(let size, _):
+                status.measured.waveSize = size
+                onStatus(status)
             }
             onEvent(event)
         }
@@ -86,6 +101,7 @@ struct SoTTurn {
 
         if let batch = r.batch {
             record.streams = r.points.count
+            record.waveSize = r.waveSize
             record.batchSteps = batch.steps
             record.sharedPrefixTokens = batch.sharedPrefixTokens
             record.points = zip(r.points, batch.completions).map { point, c in

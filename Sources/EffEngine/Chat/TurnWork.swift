@@ -62,7 +62,7 @@ struct TurnWork: @unchecked Sendable {
                     switch e {
                     case .stage: return  // the status row carries stages
                     case .skeletonText, .pointText: count()
-                    case .skeleton, .fellBack: break
+                    case .skeleton, .fellBack, .waves: break
                     case .fallbackText(let t):
                         count()
                         events.push(.text(t))

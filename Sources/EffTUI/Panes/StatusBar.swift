@@ -100,15 +100,16 @@ extension StatusBar {
         let sot = status.measured
         switch status.stage {
         case .routing: part("", "routing…", live)
+        case .calibrating: part("", "measuring r(B) for these weights (once)…", live)
         case .skeleton: part("", "skeleton…", live)
-        case .expanding: part("", "expanding B=\(sot.streams)", live)
+        case .expanding: part("", "expanding B=\(sot.streams)" + Self.waves(sot), live)
         case .fallback: part("", "fell back: \(sot.fallbackReason ?? "")", Style(fg: t[.statusWarnFg], bg: bg, attrs: .bold))
         case .normal: part("", "normal decoding", live)
         case .done:
             if let reason = sot.fallbackReason, sot.streams == 0 {
                 part("", "fell back to normal decoding: \(reason)", Style(fg: t[.statusWarnFg], bg: bg, attrs: .bold))
             } else {
-                part("", sot.streams > 0 ? "done B=\(sot.streams)" : "done")
+                part("", sot.streams > 0 ? "done B=\(sot.streams)" + Self.waves(sot) : "done")
             }
         case .stopped: part("", "stopped")
         }
@@ -128,6 +129,12 @@ extension StatusBar {
             part("total", String(format: "%.2f s", total))
         }
         if let r = status.router, sot.skeletonSeconds != nil { part("router", r) }
+    }
+
+    /// " in waves of 4" when the measured r(B) split the points into waves.
+    static func waves(_ sot: SoTTurnRecord) -> String {
+        guard let w = sot.waveSize, w < sot.streams else { return "" }
+        return " in waves of \(w) (r(B) measured)"
     }
 
     /// Compact key names for the status line: ctrl-s -> ^S, f1 -> F1, esc -> Esc.

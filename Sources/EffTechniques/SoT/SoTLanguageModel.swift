@@ -58,6 +58,18 @@ public struct SoTBatchCompletion: Sendable, Equatable {
     }
 }
 
+extension SoTBatchCompletion {
+    /// This batch and a later wave as one: completions in order, times and steps added
+    /// (the waves ran one after the other), the shared prefix as the first wave's.
+    public func followed(by next: SoTBatchCompletion) -> SoTBatchCompletion {
+        SoTBatchCompletion(completions: completions + next.completions, sharedPrefixTokens: sharedPrefixTokens,
+                           prefillSeconds: prefillSeconds + next.prefillSeconds,
+                           decodeSeconds: decodeSeconds + next.decodeSeconds, steps: steps + next.steps,
+                           lineBreakStops: lineBreakStops + next.lineBreakStops,
+                           reusedPrefixTokens: reusedPrefixTokens + next.reusedPrefixTokens)
+    }
+}
+
 /// What Skeleton-of-Thought needs from a language model. EffTechniques never sees the
 /// Llama engine; EffEngine adapts it to this protocol, and tests script a fake.
 ///

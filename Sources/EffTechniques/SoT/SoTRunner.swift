@@ -12,7 +12,31 @@ public struct SoTRunner: Sendable {
         /// after some text. Measured on SmolLM2-135M, expansions otherwise go on with
         /// "I hope this helps." or the next point's line after their 1-2 sentences.
         public var stopPointAtLineBreak = true
+        /// Measured r(B) = t_B / t_1 for B = 1, 2, ... (index B-1), this machine's batched
+        /// decode step against one stream. With them the points are expanded in waves of the
+        /// batch size that finishes soonest (`waveSize`); nil: all points in one batch.
+        public var stepRatios: [Double]?
         public init() {}
+    }
+
+    /// The batch size B <= `points` that expands `points` equally long points soonest,
+    /// in ceil(points / B) waves of at most B streams: argmin of r(B) * ceil(points / B)
+    /// (ties go to the larger B: fewer waves, fewer prefills). Where batching gains nothing
+    /// (r(B) >= B) that is 1: one point after another, as fast as normal decoding. Past the
+    /// measured B, r grows by the last measured step.
+    public static func waveSize(points: Int, ratios: [Double]) -> Int {
+        guard points > 1, !ratios.isEmpty else { return max(1, points) }
+        func r(_ b: Int) -> Double {
+            if b <= ratios.count { return ratios[b - 1] }
+            let n = ratios.count, slope = n >= 2 ? ratios[n - 1] - ratios[n - 2] : 1
+            return ratios[n - 1] + slope * Double(b - n)
+        }
+        var best = 1, bestCost = Double(points)
+        for b in 1...points {
+            let cost = r(b) * Double((points + b - 1) / b)
+            if cost <= bestCost * (1 + 1e-9) { best = b; bestCost = min(cost, bestCost) }
+        }
+        return best
     }
 
     public enum Stage: String, Sendable, Codable { case skeleton, expanding, fallback, done }
@@ -25,6 +49,9 @@ public struct SoTRunner: Sendable {
         case pointText(index: Int, delta: String)
         case fallbackText(String)
         case fellBack(reason: String)
+        /// The points run in waves of `size` streams, not all at once, because the
+        /// measured r(B) makes that sooner (`Config.stepRatios`).
+        case waves(size: Int, points: Int)
     }
 
     public struct Result: Sendable, Equatable {
@@ -43,6 +70,8 @@ public struct SoTRunner: Sendable {
         public var leakedPoints: [Int]
 
         public var batchSize: Int { points.count }
+        /// Streams per wave when the points ran in waves (nil: one batch of all).
+        public var waveSize: Int?
         public var skeletonSeconds: Double { skeleton.prefillSeconds + skeleton.decodeSeconds }
         public var expansionSeconds: Double {
             (batch.map { $0.prefillSeconds + $0.decodeSeconds } ?? 0)
@@ -108,10 +137,21 @@ public struct SoTRunner: Sendable {
                                                   index: point.index),
                        prefill: SoTPrompts.expansionPrefill(point))
         }
-        let batch = try model.completeBatch(requests, maxTokens: config.pointMaxTokens,
-                                            stopAtLineBreak: config.stopPointAtLineBreak) { i, delta in
-            events(.pointText(index: i, delta: delta))
+        let wave = config.stepRatios.map { Self.waveSize(points: requests.count, ratios: $0) } ?? requests.count
+        if wave < requests.count {
+            result.waveSize = wave
+            events(.waves(size: wave, points: requests.count))
         }
+        var batch: SoTBatchCompletion?
+        for start in stride(from: 0, to: requests.count, by: wave) {
+            let part = try model.completeBatch(Array(requests[start..<min(requests.count, start + wave)]),
+                                               maxTokens: config.pointMaxTokens,
+                                               stopAtLineBreak: config.stopPointAtLineBreak) { i, delta in
+                events(.pointText(index: start + i, delta: delta))
+            }
+            batch = batch.map { $0.followed(by: part) } ?? part
+        }
+        guard let batch else { throw SoTRunnerError.noPoints }
         result.batch = batch
         result.expansions = batch.completions.map(\.text)
         result.leakedPoints = zip(points, result.expansions).compactMap { point, text in
@@ -123,4 +163,11 @@ public struct SoTRunner: Sendable {
         events(.stage(.done))
         return result
     }
+}
+
+/// Why a Skeleton-of-Thought run stopped.
+public enum SoTRunnerError: Error, CustomStringConvertible {
+    case noPoints
+
+    public var description: String { "the skeleton gave no points to expand" }
 }
