@@ -136,16 +136,21 @@ public struct SoTBench {
                                       onText: { _ in })
         let normalSeconds = normal.prefillSeconds + normal.decodeSeconds
         let r = try runner.run(question: q.question, model: sot)
-        let longest = r.batch?.completions.map(\.generatedTokens).max() ?? 0
+        let lengths = r.batch?.completions.map(\.generatedTokens) ?? []
         // Prompt tokens actually prefilled: a prefix reused from an earlier prompt costs nothing.
         let prefilled = r.batch.map { b in
             b.sharedPrefixTokens - b.reusedPrefixTokens
                 + b.completions.reduce(0) { $0 + $1.promptTokens - b.sharedPrefixTokens }
         } ?? 0
+        // Points in waves: each wave decodes as long as its longest point at r(its size).
+        let wave = max(1, r.waveSize ?? lengths.count)
         var predicted = latency.predict(skeletonPromptTokens: r.skeleton.promptTokens - r.skeleton.reusedPromptTokens,
                                         skeletonTokens: r.skeleton.generatedTokens,
-                                        prefilledTokens: prefilled, longestPoint: longest,
-                                        streams: r.points.count).total
+                                        prefilledTokens: prefilled, longestPoint: 0, streams: 1).total
+        for start in stride(from: 0, to: lengths.count, by: wave) {
+            let part = lengths[start..<min(lengths.count, start + wave)]
+            predicted += Double(part.max() ?? 0) * latency.ratio(part.count) * latency.stepSeconds
+        }
         if let fb = r.fallback {
             predicted += latency.predictNormal(promptTokens: fb.promptTokens - fb.reusedPromptTokens,
                                                answerTokens: fb.generatedTokens)
@@ -163,7 +168,7 @@ public struct SoTBench {
                    points: r.points.count, parse_ok: Set(r.points.map(\.index)).count >= 3,
                    fell_back: r.fallbackReason != nil, leaked_points: r.leakedPoints.count,
                    line_break_stops: r.batch?.lineBreakStops ?? 0,
-                   streams: r.batch == nil ? 0 : r.points.count, longest_point_tokens: longest,
+                   streams: r.batch == nil ? 0 : r.points.count, longest_point_tokens: lengths.max() ?? 0,
                    sot_tokens_processed: r.tokensProcessed,
                    sot_reused_prompt_tokens: r.skeleton.reusedPromptTokens + (r.batch?.reusedPrefixTokens ?? 0),
                    normal_reused_prompt_tokens: normal.reusedPromptTokens,

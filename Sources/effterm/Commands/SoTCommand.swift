@@ -209,6 +209,9 @@ struct SoTBenchCommand: ParsableCommand {
     @Flag(help: "Prefill every prompt from scratch (by default the common prefix of SoT's prompts, and the template's system turn, are computed once and forked).")
     var noPrefixCache = false
 
+    @Flag(help: "Expand the points in waves sized by the calibrated r(B), as the chat does (default: one batch of all points, as in the paper).")
+    var waves = false
+
     @Option(help: "A GGUF file to use instead of the cached model (else EFFTERM_MODEL, else the cache).")
     var model: String?
 
@@ -252,7 +255,9 @@ struct SoTBenchCommand: ParsableCommand {
         let sot = LlamaSoTModel(model: loaded.model, tokenizer: loaded.tokenizer,
                                 template: loaded.template, stopTokens: loaded.stopTokens)
         sot.reusesPromptPrefixes = !noPrefixCache
-        let bench = SoTBench(sot: sot, runner: SoTRunner(), latency: latency, normalMaxTokens: normalTokens)
+        var config = SoTRunner.Config()
+        if waves { config.stepRatios = latency.stepRatios }
+        let bench = SoTBench(sot: sot, runner: SoTRunner(config: config), latency: latency, normalMaxTokens: normalTokens)
         var rows: [SoTBench.Row] = []
         for (i, q) in qs.enumerated() {
             let row = try bench.measure(q)
