@@ -27,7 +27,7 @@ struct QuantScanCommand: ParsableCommand {
             """
     )
 
-    static let defaultCandidates = "Q2G32,Q3G32,Q3G64,Q4G32,Q4G64,Q5G32,Q6G32,Q8G32,Q2G32+o0.5%,Q3G64+o0.5%"
+    static let defaultCandidates = "Q2G32,Q3G32,Q3G64,Q4G32,Q4G64,Q5G32,Q6G32,Q8G32"
 
     @Option(help: "Calibration text (not the evaluation text).")
     var calib = "/usr/share/common-licenses/Apache-2.0"
@@ -39,7 +39,7 @@ struct QuantScanCommand: ParsableCommand {
     var chunks = 1
 
     @Option(help: "Tokens per calibration chunk.")
-    var ctx = 256
+    var ctx = 128
 
     @Option(help: "Only these tensors: comma-separated LAYER.ROLE (e.g. 0.q,3.down) or file names (default: all 210).")
     var tensors: String?
