@@ -27,7 +27,7 @@ struct QuantScanCommand: ParsableCommand {
             """
     )
 
-    static let defaultCandidates = "Q2G32,Q3G32,Q3G64,Q4G32,Q4G64,Q5G32,Q6G32,Q8G32"
+    static let defaultCandidates = "Q2S,Q2G64,Q2G32,Q3S,Q3G64,Q3G32,Q4S,Q4G32"
 
     @Option(help: "Calibration text (not the evaluation text).")
     var calib = "/usr/share/common-licenses/Apache-2.0"
