@@ -23,6 +23,7 @@ struct EffTerm: AsyncParsableCommand {
             RunCommand.self,
             EvalCommand.self,
             BenchCommand.self,
+            QuantCommand.self,
             SoTCommand.self,
         ]
     )

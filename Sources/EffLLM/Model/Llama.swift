@@ -141,6 +141,30 @@ public final class LlamaModel: @unchecked Sendable {
         run(batch, scratch: scratch)
     }
 
+    /// Runs blocks `layer ..< nLayers` and the head over one sequence's `tokens` (at most
+    /// `state.maxBatch`, one call) whose residual stream entering block `layer` is
+    /// `residual` (nTokens, dim); nil (only with `layer == 0`) embeds the tokens. The logits
+    /// of every row go to `logits` (nTokens, vocabSize). Blocks before `layer` are skipped,
+    /// their cache rows left unwritten: a state used this way serves only such calls (the
+    /// quantization scan reruns the blocks after one changed tensor from a cached stream).
+    public func forward(_ tokens: UnsafeBufferPointer<Int32>, fromLayer layer: Int, residual: UnsafePointer<Float>?,
+                        state: LlamaState, logits: UnsafeMutablePointer<Float>) throws {
+        guard tokens.count > 0 else { throw LlamaModelError.batchEmpty }
+        try validate(tokens)
+        guard (0..<config.nLayers).contains(layer), residual != nil || layer == 0 else {
+            throw LlamaModelError.invalidValue(key: "fromLayer", value: "\(layer)",
+                                               expected: residual == nil ? "0 without a residual" : "0 ..< \(config.nLayers)")
+        }
+        guard tokens.count <= state.maxBatch else { throw LlamaModelError.chunkTooLong(tokens: tokens.count, max: state.maxBatch) }
+        guard state.position + tokens.count <= state.cache.maxLength else {
+            throw LlamaModelError.contextFull(position: state.position + tokens.count - 1, capacity: state.cache.maxLength)
+        }
+        let input = SequenceInput(state: state, tokens: tokens, logits: logits, allRows: true)
+        withUnsafePointer(to: input) {
+            run(UnsafeBufferPointer(start: $0, count: 1), scratch: state.scratch, entry: (layer, residual))
+        }
+    }
+
     private func validate(_ tokens: UnsafeBufferPointer<Int32>) throws {
         for t in tokens where t < 0 || Int(t) >= config.vocabSize {
             throw LlamaModelError.tokenOutOfRange(token: t, vocabSize: config.vocabSize)
@@ -149,7 +173,10 @@ public final class LlamaModel: @unchecked Sendable {
 
     /// The forward pass over validated rows (at most `scratch.rows`): sequence `i`'s tokens
     /// are rows `r_i ..< r_i + n_i` at positions `state.position ..< state.position + n_i`.
-    func run(_ seqs: UnsafeBufferPointer<SequenceInput>, scratch s: ForwardScratch) {
+    /// `entry` (default: block 0 from the embeddings) starts at a later block from a given
+    /// residual stream (`forward(_:fromLayer:residual:state:logits:)`).
+    func run(_ seqs: UnsafeBufferPointer<SequenceInput>, scratch s: ForwardScratch,
+             entry: (layer: Int, residual: UnsafePointer<Float>?) = (0, nil)) {
         let c = config, w = weights
         let dim = c.dim, hidden = c.hiddenDim, kvDim = c.kvDim, half = c.headSize / 2
 
@@ -159,18 +186,25 @@ public final class LlamaModel: @unchecked Sendable {
         for seq in seqs {
             let pos0 = seq.state.cache.length
             for t in 0..<seq.tokens.count {
-                if let k = embd.type.rowKernels { k.dequantizeRow(embd.row(Int(seq.tokens[t])), s.x + (nRows + t) * dim, dim) }
+                if let residual = entry.residual {
+                    (s.x + (nRows + t) * dim).update(from: residual + (nRows + t) * dim, count: dim)
+                } else if let k = embd.type.rowKernels {
+                    k.dequantizeRow(embd.row(Int(seq.tokens[t])), s.x + (nRows + t) * dim, dim)
+                }
                 RoPETable.fill(position: pos0 + t, headSize: c.headSize, base: c.ropeFreqBase,
                                cos: s.ropeCos + (nRows + t) * half, sin: s.ropeSin + (nRows + t) * half)
             }
             nRows += seq.tokens.count
         }
         let anyResidualObserver = seqs.contains { $0.state.residualObserver != nil }
+        // Linear inputs are shown for single-sequence calls (calibration), not batched decode.
+        let inputObserver = seqs.count == 1 ? seqs[0].state.linearInputObserver : nil
 
-        for l in 0..<c.nLayers {
+        for l in entry.layer..<c.nLayers {
             let lw = w.layers[l]
             // Attention block: n = rmsnorm(x) * attn_norm; q, k, v = Wq n, Wk n, Wv n (one pass).
             Kernels.rmsNorm(s.x, weight: lw.attnNorm, eps: c.normEps, n: dim, nTokens: nRows, out: s.xb)
+            inputObserver?.linearInput(layer: l, site: .attention, rows: s.xb, nTokens: nRows, width: dim)
             Kernels.matmul(x: s.xb, nTokens: nRows, (lw.wq, s.q), (lw.wk, s.k), (lw.wv, s.v))
             if let so = lw.outliers {  // + S x (requantized weights with outliers)
                 so.q.multiplyAdd(x: s.xb, nTokens: nRows, y: s.q)
@@ -195,18 +229,21 @@ public final class LlamaModel: @unchecked Sendable {
             // att = softmax(q k^T / sqrt(headSize)) v, causal, per head (GQA).
             attention(layer: l, seqs, s)
             // x += Wo att
+            inputObserver?.linearInput(layer: l, site: .attentionOutput, rows: s.att, nTokens: nRows, width: dim)
             Kernels.matmul(lw.wo, x: s.att, nTokens: nRows, y: s.xb2)
             lw.outliers?.o.multiplyAdd(x: s.att, nTokens: nRows, y: s.xb2)
             VectorOps.add(s.xb2, into: s.x, nRows * dim)
 
             // Feed-forward block: n' = rmsnorm(x) * ffn_norm; x += Wdown (silu(Wgate n') * Wup n').
             Kernels.rmsNorm(s.x, weight: lw.ffnNorm, eps: c.normEps, n: dim, nTokens: nRows, out: s.xb)
+            inputObserver?.linearInput(layer: l, site: .feedForward, rows: s.xb, nTokens: nRows, width: dim)
             Kernels.matmul(x: s.xb, nTokens: nRows, (lw.wGate, s.hb), (lw.wUp, s.hb2))
             if let so = lw.outliers {
                 so.gate.multiplyAdd(x: s.xb, nTokens: nRows, y: s.hb)
                 so.up.multiplyAdd(x: s.xb, nTokens: nRows, y: s.hb2)
             }
             Kernels.swiglu(gate: s.hb, up: s.hb2, n: nRows * hidden)
+            inputObserver?.linearInput(layer: l, site: .feedForwardHidden, rows: s.hb, nTokens: nRows, width: hidden)
             Kernels.matmul(lw.wDown, x: s.hb, nTokens: nRows, y: s.xb2)
             lw.outliers?.down.multiplyAdd(x: s.hb, nTokens: nRows, y: s.xb2)
             VectorOps.add(s.xb2, into: s.x, nRows * dim)

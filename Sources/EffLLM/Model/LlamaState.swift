@@ -52,6 +52,8 @@ public final class LlamaState {
     public var attentionObserver: AttentionObserver?
     /// Receives the residual stream after every block when set (hidden-state features).
     public var residualObserver: ResidualObserver?
+    /// Receives the inputs of every block's linear tensors when set (calibration statistics).
+    public var linearInputObserver: LinearInputObserver?
     /// Which cached positions attention reads (nil: all, dense). Forks inherit it.
     public var attentionPolicy: AttentionPolicy?
     /// Which positions to drop before new tokens are written (nil: none, the cache grows to

@@ -1,8 +1,61 @@
 import EffCore
 
+/// One linear tensor of a block: where a per-tensor weight plan or a scan points.
+public struct LinearTensorID: Sendable, Hashable, Codable, Comparable, CustomStringConvertible {
+    public var layer: Int
+    public var role: TensorRole
+
+    public init(layer: Int, role: TensorRole) {
+        self.layer = layer
+        self.role = role
+    }
+
+    /// The tensor's name in the file (`blk.3.attn_q.weight`).
+    public var name: String {
+        typealias N = LlamaWeights.TensorName
+        switch role {
+        case .q: return N.q(layer)
+        case .k: return N.k(layer)
+        case .v: return N.v(layer)
+        case .o: return N.o(layer)
+        case .gate: return N.gate(layer)
+        case .up: return N.up(layer)
+        default: return N.down(layer)
+        }
+    }
+
+    public var description: String { name }
+
+    public static func < (a: Self, b: Self) -> Bool {
+        let ra = LlamaWeights.linearRoles.firstIndex(of: a.role) ?? 0, rb = LlamaWeights.linearRoles.firstIndex(of: b.role) ?? 0
+        return (a.layer, ra) < (b.layer, rb)
+    }
+}
+
 extension LlamaWeights {
     /// The roles of the linear tensors a weight spec applies to (7 per block, 210 here).
     public static let linearRoles: [TensorRole] = [.q, .k, .v, .o, .gate, .up, .down]
+
+    /// Every linear tensor, block by block, roles in `linearRoles` order.
+    public var linearTensors: [LinearTensorID] {
+        (0..<layers.count).flatMap { l in Self.linearRoles.map { LinearTensorID(layer: l, role: $0) } }
+    }
+
+    /// The stored matrix and outliers of one linear tensor.
+    public func linear(_ id: LinearTensorID) -> Linear {
+        let lw = layers[id.layer]
+        let o = lw.outliers
+        func make(_ w: WeightMatrix, _ s: SparseOutliers?) -> Linear { (try? Linear(weight: w, outliers: s)) ?? Linear(w) }
+        switch id.role {
+        case .q: return make(lw.wq, o?.q)
+        case .k: return make(lw.wk, o?.k)
+        case .v: return make(lw.wv, o?.v)
+        case .o: return make(lw.wo, o?.o)
+        case .gate: return make(lw.wGate, o?.gate)
+        case .up: return make(lw.wUp, o?.up)
+        default: return make(lw.wDown, o?.down)
+        }
+    }
 
     /// These weights with every linear tensor of every block (q, k, v, o, gate, up, down)
     /// requantized from its f32 dequantization (the reference) as `spec` says; the token
@@ -10,30 +63,59 @@ extension LlamaWeights {
     /// `self`. `progress(done, total)` is called after each tensor.
     public func requantized(_ spec: WeightSpec, progress: ((Int, Int) -> Void)? = nil) throws -> LlamaWeights {
         guard !spec.isFile else { return self }
+        return try requantized(specFor: { _ in spec }, progress: progress)
+    }
+
+    /// These weights with each linear tensor requantized as `plan` says (a spec per tensor
+    /// name; `file` keeps a tensor as it is). The plan must name every linear tensor of this
+    /// model and nothing else, so a plan made for another model is refused before any work.
+    public func requantized(plan: [String: WeightSpec], progress: ((Int, Int) -> Void)? = nil) throws -> LlamaWeights {
+        let ids = linearTensors
+        let names = Set(ids.map(\.name))
+        if let extra = plan.keys.sorted().first(where: { !names.contains($0) }) {
+            throw WeightPlanError.unknownTensor(extra)
+        }
+        if let missing = ids.first(where: { plan[$0.name] == nil }) { throw WeightPlanError.missingTensor(missing.name) }
+        return try requantized(specFor: { plan[$0.name]! }, progress: progress)
+    }
+
+    /// Requantizes each linear tensor as `specFor` says (`file`: kept as it is).
+    public func requantized(specFor: (LinearTensorID) -> WeightSpec, progress: ((Int, Int) -> Void)? = nil) throws -> LlamaWeights {
+        let total = layers.count * Self.linearRoles.count
+        var done = 0
+        return try replacingLinears { id, m in
+            defer { done += 1; progress?(done, total) }
+            let spec = specFor(id)
+            guard !spec.isFile else { return nil }
+            let f32 = Requantizer.dequantize(m)
+            let q = try f32.withUnsafeBufferPointer {
+                try Requantizer.quantize($0.baseAddress!, rows: m.rows, cols: m.cols, spec: spec)
+            }
+            return (q, spec.description)
+        }
+    }
+
+    /// These weights with some linear tensors replaced: `replace(id, stored matrix)` returns
+    /// the new matrix and its format name for the summary, or nil to keep the tensor (and
+    /// its outliers). Everything else is shared with `self`.
+    public func replacingLinears(_ replace: (LinearTensorID, WeightMatrix) throws -> (RequantizedMatrix, String)?) throws -> LlamaWeights {
         var owners: [AnyObject] = [self]
         var layersOut: [LlamaLayerWeights] = []
         var summary = self.summary
-        let total = layers.count * Self.linearRoles.count
-        var done = 0
         for (l, lw) in layers.enumerated() {
-            func requant(_ m: WeightMatrix, _ role: TensorRole, _ name: String) throws -> Linear {
-                let f32 = Requantizer.dequantize(m)
-                let q = try f32.withUnsafeBufferPointer {
-                    try Requantizer.quantize($0.baseAddress!, rows: m.rows, cols: m.cols, spec: spec)
-                }
+            func pick(_ role: TensorRole) throws -> Linear {
+                let id = LinearTensorID(layer: l, role: role)
+                let kept = linear(id)
+                guard let (q, format) = try replace(id, kept.weight) else { return kept }
                 owners.append(q)
-                if let i = summary.firstIndex(where: { $0.name == name }) {
-                    summary[i].format = spec.description
+                if let i = summary.firstIndex(where: { $0.name == id.name }) {
+                    summary[i].format = format
                     summary[i].bytes = q.linear.byteCount
                 }
-                done += 1
-                progress?(done, total)
                 return q.linear
             }
-            let q = try requant(lw.wq, .q, TensorName.q(l)), k = try requant(lw.wk, .k, TensorName.k(l))
-            let v = try requant(lw.wv, .v, TensorName.v(l)), o = try requant(lw.wo, .o, TensorName.o(l))
-            let gate = try requant(lw.wGate, .gate, TensorName.gate(l)), up = try requant(lw.wUp, .up, TensorName.up(l))
-            let down = try requant(lw.wDown, .down, TensorName.down(l))
+            let q = try pick(.q), k = try pick(.k), v = try pick(.v), o = try pick(.o)
+            let gate = try pick(.gate), up = try pick(.up), down = try pick(.down)
             let all = [q, k, v, o, gate, up, down]
             let outliers = all.contains { !$0.outliers.isEmpty }
                 ? LayerOutliers(q: q.outliers, k: k.outliers, v: v.outliers, o: o.outliers,
@@ -52,5 +134,18 @@ extension LlamaWeights {
     public var linearStorage: (bytes: Int, elements: Int) {
         let roles = Set(Self.linearRoles)
         return summary.filter { roles.contains($0.role) }.reduce((0, 0)) { ($0.0 + $1.bytes, $0.1 + $1.elementCount) }
+    }
+}
+
+/// Why a per-tensor weight plan does not fit a model.
+public enum WeightPlanError: Error, Equatable, CustomStringConvertible {
+    case unknownTensor(String)
+    case missingTensor(String)
+
+    public var description: String {
+        switch self {
+        case .unknownTensor(let n): return "the plan names \(n), which this model has no linear tensor of (a plan for another model?)"
+        case .missingTensor(let n): return "the plan gives no format for \(n)"
+        }
     }
 }

@@ -28,6 +28,9 @@ struct EvalQuantCommand: ParsableCommand {
     @Option(help: "Comma-separated weight specs: file, Q<bits>G<group>[+o<percent>%][+mse], Q4_1, Q8_0, F16, F32.")
     var weights = "file,Q4G32,Q3G64,Q2G32"
 
+    @Option(help: "A weight plan (name in $XDG_DATA_HOME/effterm/quant-plans, or a path) to score after the specs; repeatable. Its measured quality is written back into the plan file.")
+    var plan: [String] = []
+
     @Option(help: "Chunks of context to evaluate (default: all the text holds).")
     var chunks: Int?
 
@@ -90,23 +93,55 @@ struct EvalQuantCommand: ParsableCommand {
         }
         log(String(format: "reference ppl %.4f (%.0f s)", ref.ppl, Date().timeIntervalSince(start)))
 
+        // Plans are read and checked against this model before any scoring.
+        var plans: [(url: URL, plan: WeightPlan, specs: [String: WeightSpec])] = []
+        if !plan.isEmpty {
+            let fingerprint = try QuantStore.fingerprint(loaded.path)
+            for p in plan {
+                let url = QuantStore.planURL(p)
+                do {
+                    let wp = try WeightPlan.load(from: url, fingerprint: fingerprint)
+                    plans.append((url, wp, try wp.specs()))
+                } catch {
+                    throw ValidationErrorParagraph("effterm eval quant: --plan \(p): \(error)")
+                }
+            }
+        }
+        enum Variant { case spec(WeightSpec), plan(Int) }
         var rows: [Row] = []
-        for spec in specs {
+        for variant in specs.map(Variant.spec) + plans.indices.map(Variant.plan) {
             let t0 = Date()
-            let m = spec.isFile ? loaded.model : try requantize(loaded.model, spec)
+            let m: LlamaModel, label: String
+            switch variant {
+            case .spec(let spec):
+                m = spec.isFile ? loaded.model : try requantize(loaded.model, spec)
+                label = spec.description
+            case .plan(let i):
+                label = "plan:" + plans[i].plan.name
+                do {
+                    m = LlamaModel(weights: try loaded.model.weights.requantized(plan: plans[i].specs))
+                } catch {
+                    throw ValidationErrorParagraph("effterm eval quant: --plan \(plan[i]): \(error)")
+                }
+            }
             let scores: QuantEval.Scores
             do {
-                scores = try QuantEval.score(model: m, tokens: tokens, reference: ref) { log("\(spec) " + $0) }
+                scores = try QuantEval.score(model: m, tokens: tokens, reference: ref) { log("\(label) " + $0) }
             } catch {
                 throw ValidationErrorParagraph("effterm eval quant: \(error)")
             }
             let linear = m.weights.linearStorage
-            let row = Row(spec: spec.description, weightMiB: Double(m.weights.totalBytes) / 1_048_576,
+            let row = Row(spec: label, weightMiB: Double(m.weights.totalBytes) / 1_048_576,
                           linearBitsPerWeight: Double(linear.bytes * 8) / Double(max(1, linear.elements)),
                           ppl: scores.ppl, kld: scores.kld, top1: scores.top1, scored: scores.scored,
                           seconds: Date().timeIntervalSince(t0))
             log(String(format: "%@: ppl %.4f, KLD %.4f, top-1 %.1f%%", row.spec, row.ppl, row.kld, row.top1 * 100))
             rows.append(row)
+            if case .plan(let i) = variant {
+                var wp = plans[i].plan
+                wp.measured = .init(text: text, chunks: n, ctx: ctx, ppl: row.ppl, kld: row.kld, top1: row.top1, weightMiB: row.weightMiB)
+                try wp.save(to: plans[i].url)
+            }
         }
         if json {
             struct Out: Codable {

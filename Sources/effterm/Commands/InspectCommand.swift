@@ -136,7 +136,8 @@ struct InspectCommand: ParsableCommand {
     }
 }
 
-private extension String {
+extension String {
+    /// Right-aligned in `width` columns (tables).
     func leftPadded(_ width: Int) -> String {
         count >= width ? self : String(repeating: " ", count: width - count) + self
     }
