@@ -122,6 +122,30 @@ import Testing
         try check("bits_full", render(app, engine))
     }
 
+    /// A mixed plan (3-bit down, 2-bit v in some layers) with a sensitivity scan: per-layer
+    /// KL bars, the selected tensor's KL at every scanned format, the plan's quality.
+    @Test(arguments: sizes) func bitsPanelWithPlanAndScan(size: (Int, Int)) throws {
+        let (app, _, engine) = Self.makeApp(width: size.0, height: size.1)
+        var info = Self.smolInfo()
+        for i in info.tensors.indices {
+            guard let l = info.tensors[i].layer, info.tensors[i].role != .norm else { continue }
+            if info.tensors[i].role == .down && l % 3 == 0 { info.tensors[i].format = "Q3G64"; info.tensors[i].bytes = info.tensors[i].elementCount * 7 / 16 }
+            if info.tensors[i].role == .v && l > 20 { info.tensors[i].format = "Q2G32"; info.tensors[i].bytes = info.tensors[i].elementCount * 3 / 8 }
+            let scale = pow(10, -Double(l % 7) / 2)
+            info.sensitivity[info.tensors[i].name] = [
+                SensitivityPoint(spec: "Q2G32", bitsPerWeight: 3, kl: 0.6 * scale),
+                SensitivityPoint(spec: "Q3G64", bitsPerWeight: 3.5, kl: 0.1 * scale),
+                SensitivityPoint(spec: "Q4G32", bitsPerWeight: 5, kl: 0.001 * scale),
+            ]
+        }
+        info.weightsQuality = "KLD 0.085 ppl 17.90"
+        engine.snapshots.update { $0.model = info; $0.techniques.weights = .plan("b3.5") }
+        try check("bits_plan", render(app, engine))
+        app.perform(.fullPanel)
+        app.handle(.down); app.handle(.down); app.handle(.right); app.handle(.right)
+        try check("bits_plan_full", render(app, engine))
+    }
+
     @Test(arguments: sizes) func attnPanelFullScreenWithSelectedHead(size: (Int, Int)) throws {
         let (app, _, engine) = Self.makeApp(width: size.0, height: size.1)
         app.perform(.panelAttn)

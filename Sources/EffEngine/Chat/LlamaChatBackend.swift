@@ -17,9 +17,12 @@ public final class LlamaChatBackend: ChatBackend, @unchecked Sendable {
     /// The file's own tensors: every requantization starts from them, and switching back
     /// to the file reinstalls them.
     private let fileWeights: LlamaWeights
-    /// Builds a named plan's weights from the file's (`effterm quant plan` files); nil: this
-    /// chat has no plans.
-    public var planBuilder: ((String, LlamaWeights, @escaping (Int, Int) -> Void) throws -> LlamaWeights)?
+    /// Builds a named plan's weights from the file's (`effterm quant plan` files), with the
+    /// plan's measured quality when known; nil: this chat has no plans.
+    public var planBuilder: ((String, LlamaWeights, @escaping (Int, Int) -> Void) throws -> (LlamaWeights, String?))?
+
+    /// Attaches a sensitivity scan of this model file (the bits panel draws it).
+    public func setSensitivity(_ s: [String: [SensitivityPoint]]) { info.sensitivity = s }
     /// Attention statistics of the last answer, normal or Skeleton-of-Thought (its skeleton
     /// and batched point steps feed the same collector).
     public var lastAttention: AttentionSummary? {
@@ -91,6 +94,7 @@ public final class LlamaChatBackend: ChatBackend, @unchecked Sendable {
         let from = weights, before = model.weights.totalBytes
         let t0 = MonotonicClock.seconds()
         let w: LlamaWeights
+        var quality: String?
         switch choice {
         case .file:
             w = fileWeights
@@ -104,13 +108,14 @@ public final class LlamaChatBackend: ChatBackend, @unchecked Sendable {
             guard let planBuilder else {
                 throw ChatBackendError.unknownWeights(choice.description, "this chat has no weight plans")
             }
-            w = try planBuilder(name, fileWeights, progress)
+            (w, quality) = try planBuilder(name, fileWeights, progress)
         }
         let build = w === fileWeights ? 0 : MonotonicClock.seconds() - t0
         try model.replaceWeights(w)
         weights = choice.isFile ? .file(Self.mainFormat(w)) : choice
         info.tensors = Self.shownTensors(w)
         info.weightBytes = w.totalBytes
+        info.weightsQuality = quality
         var positions = 0, seconds = 0.0
         if state.evictedCount > 0 {
             reset()

@@ -46,6 +46,7 @@ public enum StatusBar {
         x = 1
         x = grid.put("weights ", x: x, y: y2, style: label)
         x = grid.put(s.model.map { formatBytes($0.weightBytes) } ?? "-", x: x, y: y2, style: value)
+        if let q = s.model?.weightsQuality { x = grid.put(" (\(q))", x: x, y: y2, style: label) }
         x = grid.put("  KV ", x: x, y: y2, style: label)
         x = grid.put(formatBytes(s.kvBytesInUse), x: x, y: y2, style: value)
         x = grid.put("  ctx ", x: x, y: y2, style: label)

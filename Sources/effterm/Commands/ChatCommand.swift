@@ -82,11 +82,11 @@ struct ChatCommand: AsyncParsableCommand {
         let backend = try makeBackend(settings: settings)
         let dir = sessionsDir.map { URL(fileURLWithPath: $0) } ?? SessionStore.defaultDirectory()
         let store = SessionStore(directory: dir)
+        // Saved weight plans and the newest sensitivity scan of this model file (Ctrl-P, bits panel).
+        let weightChoices = (backend as? LlamaChatBackend).map { ChatWeights.attach(to: $0) } ?? []
         let engine = ChatEngine(backend: backend, settings: settings, system: system, store: store)
         if let mode = SoTMode(rawValue: sot), mode != .off { await engine.setSoTMode(mode) }
-        if backend is LlamaChatBackend {
-            await engine.setWeightChoices(WeightChoice.chatCycle(file: backend.weights, plans: []))
-        }
+        await engine.setWeightChoices(weightChoices)
         var notices: [String] = []
         // A failed autosave shows in the status bar until a retry succeeds.
         let snapshots = engine.snapshots
