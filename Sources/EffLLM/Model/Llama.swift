@@ -25,6 +25,9 @@ public final class LlamaModel: @unchecked Sendable {
     /// KV format of states made by `makeState` (the `--kv` option); set it before sharing
     /// the model between threads.
     public var kvFormat: KVFormat = .f32
+    /// Simulated activation / KV quantization (the QLLM-Eval grid); nil: none. Set it before
+    /// sharing the model between threads.
+    public var study: QuantStudy?
 
     public init(weights: LlamaWeights) {
         self.config = weights.config
@@ -199,12 +202,14 @@ public final class LlamaModel: @unchecked Sendable {
         let anyResidualObserver = seqs.contains { $0.state.residualObserver != nil }
         // Linear inputs are shown for single-sequence calls (calibration), not batched decode.
         let inputObserver = seqs.count == 1 ? seqs[0].state.linearInputObserver : nil
+        let aBits = study?.activationBits
 
         for l in entry.layer..<c.nLayers {
             let lw = w.layers[l]
             // Attention block: n = rmsnorm(x) * attn_norm; q, k, v = Wq n, Wk n, Wv n (one pass).
             Kernels.rmsNorm(s.x, weight: lw.attnNorm, eps: c.normEps, n: dim, nTokens: nRows, out: s.xb)
             inputObserver?.linearInput(layer: l, site: .attention, rows: s.xb, nTokens: nRows, width: dim)
+            if let aBits { QuantStudy.quantizeTokens(s.xb, rows: nRows, width: dim, bits: aBits) }
             Kernels.matmul(x: s.xb, nTokens: nRows, (lw.wq, s.q), (lw.wk, s.k), (lw.wv, s.v))
             if let so = lw.outliers {  // + S x (requantized weights with outliers)
                 so.q.multiplyAdd(x: s.xb, nTokens: nRows, y: s.q)
@@ -219,6 +224,10 @@ public final class LlamaModel: @unchecked Sendable {
                 Kernels.ropeNormal(s.k + r * kvDim, nHeads: c.nKVHeads, headSize: c.headSize,
                                    cos: s.ropeCos + r * half, sin: s.ropeSin + r * half)
             }
+            if let kvBits = study?.kvBits, let g = study?.kvGroup {
+                QuantStudy.quantizeGroups(s.k, rows: nRows, width: kvDim, bits: kvBits, group: g)
+                QuantStudy.quantizeGroups(s.v, rows: nRows, width: kvDim, bits: kvBits, group: g)
+            }
             var r0 = 0
             for seq in seqs {
                 let n = seq.tokens.count
@@ -230,6 +239,7 @@ public final class LlamaModel: @unchecked Sendable {
             attention(layer: l, seqs, s)
             // x += Wo att
             inputObserver?.linearInput(layer: l, site: .attentionOutput, rows: s.att, nTokens: nRows, width: dim)
+            if let aBits { QuantStudy.quantizeTokens(s.att, rows: nRows, width: dim, bits: aBits) }
             Kernels.matmul(lw.wo, x: s.att, nTokens: nRows, y: s.xb2)
             lw.outliers?.o.multiplyAdd(x: s.att, nTokens: nRows, y: s.xb2)
             VectorOps.add(s.xb2, into: s.x, nRows * dim)
@@ -237,6 +247,7 @@ public final class LlamaModel: @unchecked Sendable {
             // Feed-forward block: n' = rmsnorm(x) * ffn_norm; x += Wdown (silu(Wgate n') * Wup n').
             Kernels.rmsNorm(s.x, weight: lw.ffnNorm, eps: c.normEps, n: dim, nTokens: nRows, out: s.xb)
             inputObserver?.linearInput(layer: l, site: .feedForward, rows: s.xb, nTokens: nRows, width: dim)
+            if let aBits { QuantStudy.quantizeTokens(s.xb, rows: nRows, width: dim, bits: aBits) }
             Kernels.matmul(x: s.xb, nTokens: nRows, (lw.wGate, s.hb), (lw.wUp, s.hb2))
             if let so = lw.outliers {
                 so.gate.multiplyAdd(x: s.xb, nTokens: nRows, y: s.hb)
@@ -244,6 +255,7 @@ public final class LlamaModel: @unchecked Sendable {
             }
             Kernels.swiglu(gate: s.hb, up: s.hb2, n: nRows * hidden)
             inputObserver?.linearInput(layer: l, site: .feedForwardHidden, rows: s.hb, nTokens: nRows, width: hidden)
+            if let aBits { QuantStudy.quantizeTokens(s.hb, rows: nRows, width: hidden, bits: aBits) }
             Kernels.matmul(lw.wDown, x: s.hb, nTokens: nRows, y: s.xb2)
             lw.outliers?.down.multiplyAdd(x: s.hb, nTokens: nRows, y: s.xb2)
             VectorOps.add(s.xb2, into: s.x, nRows * dim)

@@ -40,6 +40,15 @@ struct EvalQuantCommand: ParsableCommand {
     @Option(help: "A GGUF file to use instead of the cached model (else EFFTERM_MODEL, else the cache).")
     var model: String?
 
+    @Flag(help: "Run the QLLM-Eval grid instead of --weights: W8/6/5/4/3/2 x group 32/64, per-token activations A8/A4, KV cache 8/4/3/2 bits (group 64), and W4A8, W4KV4, W4A8KV4, W8A8KV8; each with perplexity, KLD, top-1 and a generation probe (repetition of greedy answers to --probe chat questions). Prints a Markdown table (or --json).")
+    var grid = false
+
+    @Option(help: "Grid: chat questions in the generation probe (at most 20).")
+    var probe = 20
+
+    @Option(help: "Grid: tokens per probe answer.")
+    var probeTokens = 48
+
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
 
@@ -47,6 +56,7 @@ struct EvalQuantCommand: ParsableCommand {
 
     func validate() throws {
         do { _ = try WeightSpec.list(weights) } catch { throw ValidationError("--\(error)") }
+        guard probe >= 0, probeTokens >= 1 else { throw ValidationError("--probe must be 0 or more and --probe-tokens at least 1.") }
         guard ctx >= 8 else { throw ValidationError("--ctx must be at least 8.") }
         if let chunks, chunks < 1 { throw ValidationError("--chunks must be at least 1.") }
     }
@@ -92,6 +102,36 @@ struct EvalQuantCommand: ParsableCommand {
             throw ValidationErrorParagraph("effterm eval quant: \(error)")
         }
         log(String(format: "reference ppl %.4f (%.0f s)", ref.ppl, Date().timeIntervalSince(start)))
+        if grid {
+            let g = QuantGrid(loaded: loaded, tokens: tokens, reference: ref, referenceModel: refModel,
+                              questions: Array(QuantGrid.probeQuestions.prefix(max(0, probe))),
+                              probeTokens: probeTokens, log: log)
+            var rows: [QuantGrid.Row] = []
+            for (i, cell) in QuantGrid.cells.enumerated() {
+                log("cell \(i + 1)/\(QuantGrid.cells.count): \(cell.name)")
+                do { rows.append(try g.run(cell)) } catch { throw ValidationErrorParagraph("effterm eval quant --grid: \(cell.name): \(error)") }
+            }
+            if json {
+                struct Out: Codable {
+                    var text: String, ctx: Int, chunks: Int, referencePPL: Double, probeQuestions: Int, probeTokens: Int
+                    var rows: [QuantGrid.Row]
+                    enum CodingKeys: String, CodingKey {
+                        case text, ctx, chunks, rows
+                        case referencePPL = "reference_ppl", probeQuestions = "probe_questions", probeTokens = "probe_tokens"
+                    }
+                }
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+                let out = Out(text: text, ctx: ctx, chunks: n, referencePPL: ref.ppl, probeQuestions: g.questions.count,
+                              probeTokens: probeTokens, rows: rows)
+                FileHandle.standardOutput.write(try encoder.encode(out) + Data("\n".utf8))
+            } else {
+                print(String(format: "reference (file weights as f32): ppl %.4f over %d chunks of %d; probe: %d questions x %d tokens",
+                             ref.ppl, n, ctx, g.questions.count, probeTokens))
+                print(QuantGrid.markdown(rows, referencePPL: ref.ppl), terminator: "")
+            }
+            return
+        }
 
         // Plans are read and checked against this model before any scoring.
         var plans: [(url: URL, plan: WeightPlan, specs: [String: WeightSpec])] = []
