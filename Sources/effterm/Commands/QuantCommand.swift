@@ -46,12 +46,12 @@ enum QuantStore {
         return String(format: "%016llx", h)
     }
 
-    /// The newest full scan (KL measured) in the model's cache directory.
-    static func newestFullScan(fingerprint: String) -> URL? {
+    /// The newest full scan (KL measured for all `tensorCount` tensors) in the model's cache directory.
+    static func newestFullScan(fingerprint: String, tensorCount: Int) -> URL? {
         let dir = scanDirectory(fingerprint: fingerprint)
         let files = (try? FileManager.default.contentsOfDirectory(at: dir, includingPropertiesForKeys: [.contentModificationDateKey])) ?? []
         let dated = files.filter { $0.lastPathComponent.hasPrefix("scan-") && $0.pathExtension == "json" }.compactMap { url -> (URL, Date)? in
-            guard let r = try? loadScan(url), r.measuredKL, Set(r.entries.map(\.tensor)).count >= 210 else { return nil }
+            guard let r = try? loadScan(url), r.measuredKL, Set(r.entries.map(\.tensor)).count >= tensorCount else { return nil }
             return (url, (try? url.resourceValues(forKeys: [.contentModificationDateKey]).contentModificationDate) ?? .distantPast)
         }
         return dated.max { $0.1 < $1.1 }?.0

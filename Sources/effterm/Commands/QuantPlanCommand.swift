@@ -61,7 +61,7 @@ struct QuantPlanCommand: ParsableCommand {
     func run() throws {
         let loaded = try LoadedModel.load(explicitPath: model, command: "quant plan")
         let fingerprint = try QuantStore.fingerprint(loaded.path)
-        guard let scanURL = scan.map({ URL(fileURLWithPath: $0) }) ?? QuantStore.newestFullScan(fingerprint: fingerprint) else {
+        guard let scanURL = scan.map({ URL(fileURLWithPath: $0) }) ?? QuantStore.newestFullScan(fingerprint: fingerprint, tensorCount: loaded.model.weights.linearTensors.count) else {
             throw ValidationErrorParagraph("effterm quant plan: no full scan of this model in \(QuantStore.scanDirectory(fingerprint: fingerprint).path); run `effterm quant scan` first or pass --scan FILE")
         }
         let report: ScanReport
