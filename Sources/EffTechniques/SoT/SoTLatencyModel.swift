@@ -20,12 +20,15 @@ public struct SoTLatencyModel: Sendable, Codable, Equatable {
     }
 
     /// r(B), extrapolated linearly past the last measured B.
-    public func ratio(_ b: Int) -> Double {
-        guard !stepRatios.isEmpty, b >= 1 else { return 1 }
-        if b <= stepRatios.count { return stepRatios[b - 1] }
-        let n = stepRatios.count
-        let slope = n >= 2 ? stepRatios[n - 1] - stepRatios[n - 2] : 1
-        return stepRatios[n - 1] + slope * Double(b - n)
+    public func ratio(_ b: Int) -> Double { Self.ratio(b, of: stepRatios) }
+
+    /// r(B) from measured ratios (index B-1), extrapolated linearly past the last one.
+    public static func ratio(_ b: Int, of ratios: [Double]) -> Double {
+        guard !ratios.isEmpty, b >= 1 else { return 1 }
+        if b <= ratios.count { return ratios[b - 1] }
+        let n = ratios.count
+        let slope = n >= 2 ? ratios[n - 1] - ratios[n - 2] : 1
+        return ratios[n - 1] + slope * Double(b - n)
     }
 
     public struct Prediction: Sendable, Codable, Equatable {

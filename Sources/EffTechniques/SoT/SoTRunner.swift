@@ -26,14 +26,9 @@ public struct SoTRunner: Sendable {
     /// measured B, r grows by the last measured step.
     public static func waveSize(points: Int, ratios: [Double]) -> Int {
         guard points > 1, !ratios.isEmpty else { return max(1, points) }
-        func r(_ b: Int) -> Double {
-            if b <= ratios.count { return ratios[b - 1] }
-            let n = ratios.count, slope = n >= 2 ? ratios[n - 1] - ratios[n - 2] : 1
-            return ratios[n - 1] + slope * Double(b - n)
-        }
         var best = 1, bestCost = Double(points)
         for b in 1...points {
-            let cost = r(b) * Double((points + b - 1) / b)
+            let cost = SoTLatencyModel.ratio(b, of: ratios) * Double((points + b - 1) / b)
             if cost <= bestCost * (1 + 1e-9) { best = b; bestCost = min(cost, bestCost) }
         }
         return best
