@@ -24,6 +24,7 @@ struct EffTerm: AsyncParsableCommand {
             EvalCommand.self,
             BenchCommand.self,
             QuantCommand.self,
+            AttnCommand.self,
             SoTCommand.self,
         ]
     )

@@ -154,6 +154,80 @@ import Testing
         try check("attn_full", render(app, engine))
     }
 
+    /// A MoA plan for SmolLM2's shape (30 layers x 3 KV heads): local heads with short
+    /// spans, middle heads reading a quarter, a few wide heads.
+    static func moaPlan() -> MoAPlan {
+        var rules: [MoARule] = []
+        for l in 0..<30 {
+            for kv in 0..<3 {
+                switch (l + kv) % 3 {
+                case 0: rules.append(MoARule(alpha: 64, beta: 0.05))
+                case 1: rules.append(MoARule(alpha: 128, beta: 0.25))
+                default: rules.append(MoARule(alpha: 0, beta: l < 4 ? 1 : 0.6))
+                }
+            }
+        }
+        return MoAPlan(name: "moa-d0.50", modelFingerprint: String(repeating: "a", count: 64), layers: 30, kvHeads: 3,
+                       sinkTokens: 4, minSpan: 64, rules: rules, budget: 0.5, constrainedLengths: [2048, 4096])
+    }
+
+    /// Attention over 3072 keys: a recent window, a sink, and a far-back bump whose weight
+    /// grows with the head (what a short span loses); kept mass measured for `keep`.
+    static func longAttention(keep: MoAPlan?) -> AttentionSummary {
+        let n = 3072
+        let c = AttentionStatsCollector(nLayers: 30, nHeads: 9, patternBins: 24)
+        c.keepPlan = keep
+        var probs = [Float](repeating: 0, count: n)
+        for l in 0..<30 {
+            for h in 0..<9 {
+                let tau = Float(40 + 20 * (l % 5)), far = Float(h) * 0.02 + Float(l % 4) * 0.01
+                var sum: Float = 0
+                for i in 0..<n {
+                    probs[i] = expf(-Float(n - 1 - i) / tau) / tau + (i == 0 ? 0.3 : 0) + (abs(i - n / 3) < 32 ? far / 64 : 0)
+                    sum += probs[i]
+                }
+                for i in 0..<n { probs[i] /= sum }
+                probs.withUnsafeBufferPointer { c.observe(layer: l, head: h, probs: $0) }
+            }
+        }
+        return c.summary()
+    }
+
+    /// The attn panel's plan metric with a MoA plan in force (spans, no kept mass: it is
+    /// measured under dense), and under dense with the plan's kept mass measured beside its
+    /// reads; the selected head's span over 3072 keys under its measured pattern.
+    @Test(arguments: sizes) func attnPanelPlanMetric(size: (Int, Int)) throws {
+        let (app, _, engine) = Self.makeApp(width: size.0, height: size.1)
+        let plan = Self.moaPlan()
+        engine.snapshots.update {
+            $0.techniques.attention = .moa(plan); $0.contextUsed = 3072; $0.attention = Self.longAttention(keep: nil)
+        }
+        app.perform(.panelAttn)
+        if !app.fullPanel { app.perform(.fullPanel) }
+        #expect(app.fullPanel)
+        app.handle(.char("m")); app.handle(.char("m"))
+        app.handle(.down); app.handle(.down); app.handle(.down); app.handle(.down)
+        app.handle(.right); app.handle(.right); app.handle(.right); app.handle(.right)
+        let active = render(app, engine)
+        #expect(active.text().contains("moa:moa-d0.50, density 0.34"))
+        #expect(active.text().contains("mass not measured under dense yet"))
+        try check("attn_plan", active)
+        engine.snapshots.update { $0.techniques.attention = .dense; $0.attention = Self.longAttention(keep: plan) }
+        let dense = render(app, engine)
+        #expect(dense.text().contains("measuring moa:moa-d0.50"))
+        #expect(dense.text().contains("keeps 94.3% of measured mass"))
+        try check("attn_plan_dense", dense)
+    }
+
+    @Test func attnPanelPlanMetricWithoutAPlanSaysSo() {
+        let (app, _, engine) = Self.makeApp(width: 80, height: 24)
+        app.perform(.panelAttn)
+        app.handle(.char("m")); app.handle(.char("m"))
+        let text = render(app, engine).text()
+        #expect(text.contains("policy dense"))
+        #expect(text.contains("no MoA plan active or measured"))
+    }
+
     @Test(arguments: sizes) func helpOverlay(size: (Int, Int)) throws {
         let (app, _, engine) = Self.makeApp(width: size.0, height: size.1)
         app.handle(.char("?"))

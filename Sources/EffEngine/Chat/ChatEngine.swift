@@ -322,14 +322,29 @@ public actor ChatEngine {
         case let .sinkWindow(s, w, false):
             text += ": reads \(s) sinks + \(w) recent (mask only, nothing evicted)"
                 + (c.evicted > 0 ? "; \(c.evicted) tokens were already evicted" : "")
+        case let .moa(plan):
+            let n = max(c.positions, 1024)
+            text += String(format: ": per-head spans, density %.2f at %d tokens (mask only, nothing evicted)",
+                           plan.density(at: n), n)
+                + (c.evicted > 0 ? "; \(c.evicted) tokens were already evicted and stay gone" : "")
         }
         return text
     }
 
-    /// Advances the attention policy: dense -> StreamingLLM (sink4+win1020, evicting) -> dense.
+    /// What `cycleAttention` goes through after dense and StreamingLLM: the MoA plans made
+    /// for this model (set by the app from the plan directory).
+    public private(set) var attentionPlans: [MoAPlan] = []
+
+    /// Sets the MoA plans `cycleAttention` offers.
+    public func setAttentionPlans(_ plans: [MoAPlan]) { attentionPlans = plans }
+
+    /// Advances the attention policy: dense -> StreamingLLM (sink4+win1020, evicting) ->
+    /// each MoA plan -> dense.
     public func cycleAttention() {
         let current = pendingAttention ?? techniques.attention
-        setAttention(current == .dense ? AttentionSpec.streamingDefault : .dense)
+        let cycle: [AttentionSpec] = [.dense, AttentionSpec.streamingDefault] + attentionPlans.map { .moa($0) }
+        let i = cycle.firstIndex(of: current).map { ($0 + 1) % cycle.count } ?? 0
+        setAttention(cycle[i])
     }
 
     /// Stops the running answer after the current token; the partial text is kept.

@@ -29,6 +29,8 @@ public final class LlamaChatBackend: ChatBackend, @unchecked Sendable {
         attentionSampleEvery > 0 ? collector.summary() : nil
     }
     let model: LlamaModel
+    /// The model's shape (what attention plans are checked against).
+    public var config: LlamaConfig { model.config }
     let tokenizer: Tokenizer
     let template: ChatTemplate
     let stopTokens: Set<Int32>
@@ -269,7 +271,28 @@ public final class LlamaChatBackend: ChatBackend, @unchecked Sendable {
         let change = AttentionChange(from: attention, to: spec, positions: state.position, evicted: state.evictedCount)
         spec.apply(to: state)
         attention = spec
+        if case let .moa(plan) = spec { measuredPlan = plan }
+        updateKeepPlan()
         return change
+    }
+
+    /// The MoA plan whose kept attention mass answers measure: the last plan installed, or
+    /// the one the app seeded (`setMeasuredPlan`). It stays after switching back to dense,
+    /// so dense answers report what the plan would keep of the reference attention.
+    public private(set) var measuredPlan: MoAPlan?
+
+    /// Seeds (or clears) the plan to measure, e.g. with the first saved plan (between turns).
+    public func setMeasuredPlan(_ plan: MoAPlan?) {
+        measuredPlan = plan
+        updateKeepPlan()
+    }
+
+    /// Kept mass is measured under dense attention only: under the plan itself the
+    /// probabilities outside its spans are 0 (kept mass trivially 1), and under another mask
+    /// they are not the reference's.
+    private func updateKeepPlan() {
+        let plan = attention == .dense ? measuredPlan : nil
+        if collector.keepPlan != plan { collector.keepPlan = plan }
     }
     public var contextUsed: Int { state.position }
     public var kvFormat: KVFormat { state.kvFormat }

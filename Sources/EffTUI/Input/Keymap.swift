@@ -34,7 +34,7 @@ public enum Action: String, CaseIterable, Sendable {
         case .cycleSoT: return "Skeleton-of-Thought: off -> on -> auto (router)"
         case .compare: return "A/B: rerun the last question normal vs SoT, blind"
         case .cycleKV: return "KV cache format: f32 -> f16 -> q8 (cache converted)"
-        case .cycleAttention: return "attention: dense -> StreamingLLM sink4+win1020 (evicts) -> dense"
+        case .cycleAttention: return "attention: dense -> StreamingLLM (evicts) -> MoA plans -> dense"
         case .cycleWeights: return "weights: file -> uniform 4/3/2-bit -> saved plans"
         }
     }

@@ -11,15 +11,29 @@ import EffCore
 ///
 /// `sink0+winW` (with or without `+evict`) is window-only attention, the baseline that
 /// StreamingLLM shows failing once the first tokens leave.
+///
+/// - `moa:NAME`: a MoA plan (`MoAPlan`): per-KV-head elastic spans plus the sink block,
+///   a read mask (nothing evicted). The plan itself comes from a file, so parsing this
+///   spelling needs a resolver (`AttentionPolicyCatalog.parse(_:resolve:)`).
 public enum AttentionSpec: Hashable, Sendable, CustomStringConvertible {
     case dense
     case sinkWindow(sinks: Int, window: Int, evict: Bool = false)
+    case moa(MoAPlan)
 
     public var description: String {
         switch self {
         case .dense: return "dense"
         case let .sinkWindow(s, w, evict): return "sink\(s)+win\(w)" + (evict ? "+evict" : "")
+        case let .moa(plan): return "moa:\(plan.name)"
         }
+    }
+
+    /// The plan name of a `moa:NAME` spelling (nil for every other text).
+    public static func moaName(_ text: String) -> String? {
+        let t = text.trimmingCharacters(in: .whitespaces)
+        guard t.lowercased().hasPrefix("moa:") else { return nil }
+        let name = String(t.dropFirst(4))
+        return name.isEmpty ? nil : name
     }
 
     /// Parses `description`'s spellings (case-insensitive, spaces ignored); nil otherwise.
@@ -59,6 +73,7 @@ public enum AttentionSpec: Hashable, Sendable, CustomStringConvertible {
         switch self {
         case .dense, .sinkWindow(_, _, true): return nil
         case let .sinkWindow(s, w, false): return SinkWindowAttentionPolicy(sinks: s, window: w)
+        case let .moa(plan): return MoAAttentionPolicy(plan: plan)
         }
     }
 
@@ -75,7 +90,7 @@ public enum AttentionPolicyCatalog {
     /// Largest sink or window size accepted (positions).
     public static let maxPositions = 1 << 24
     /// Spellings shown in help and errors.
-    public static let examples = ["dense", "sink4+win1020", "sink4+win1020+evict", "sink0+win1024+evict"]
+    public static let examples = ["dense", "sink4+win1020", "sink4+win1020+evict", "sink0+win1024+evict", "moa:NAME"]
 
     public struct ParseError: Error, CustomStringConvertible, Equatable {
         public var text: String
@@ -85,16 +100,26 @@ public enum AttentionPolicyCatalog {
         }
     }
 
-    /// One spec.
-    public static func parse(_ text: String) throws -> AttentionSpec {
+    /// A `moa:NAME` spelling without a way to load the plan.
+    public struct NoPlanResolver: Error, CustomStringConvertible {
+        public var name: String
+        public var description: String { "attention plan 'moa:\(name)' cannot be loaded here" }
+    }
+
+    /// One spec; `moa:NAME` goes through `resolve` (a name or a path to a plan file).
+    public static func parse(_ text: String, resolve: ((String) throws -> MoAPlan)? = nil) throws -> AttentionSpec {
+        if let name = AttentionSpec.moaName(text) {
+            guard let resolve else { throw NoPlanResolver(name: name) }
+            return .moa(try resolve(name))
+        }
         guard let spec = AttentionSpec(text) else { throw ParseError(text: text) }
         return spec
     }
 
     /// A comma-separated list, in order; empty items are skipped, an empty list is an error.
-    public static func parseList(_ text: String) throws -> [AttentionSpec] {
+    public static func parseList(_ text: String, resolve: ((String) throws -> MoAPlan)? = nil) throws -> [AttentionSpec] {
         let items = text.split(separator: ",").map(String.init).filter { !$0.allSatisfy(\.isWhitespace) }
         guard !items.isEmpty else { throw ParseError(text: text) }
-        return try items.map(parse)
+        return try items.map { try parse($0, resolve: resolve) }
     }
 }

@@ -86,7 +86,7 @@ struct LLMBenchCommand: ParsableCommand {
         for n in names where KVFormat(argument: n) == nil {
             throw ValidationError("--kv \(n): use f32, f16, q8 or q8g64.")
         }
-        do { _ = try AttentionPolicyCatalog.parseList(attention) } catch { throw ValidationError("--attention: \(error)") }
+        do { _ = try AttentionPolicyCatalog.parseList(attention, resolve: AttnStore.syntaxOnly) } catch { throw ValidationError("--attention: \(error)") }
         guard generate >= 0 else { throw ValidationError("--generate \(generate): use 0 (off) or a token count.") }
     }
 
@@ -134,7 +134,7 @@ struct LLMBenchCommand: ParsableCommand {
                 return ["tokens": n, "tok_s": r.tokPerSec, "seconds": r.seconds] as [String: Any]
             }
         }
-        let specs = (try? AttentionPolicyCatalog.parseList(attention)) ?? [.dense]
+        let specs = try AttnStore.specs(attention, option: "--attention", modelPath: loaded.path, config: c)
         if sections.contains("decode"), specs != [.dense] {
             let rows = try bench.decodePolicies(specs.map(\.configuration), depths: depthList, tokens: decodeTokens)
             result["attention"] = rows.map { row in

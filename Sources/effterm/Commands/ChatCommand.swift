@@ -87,6 +87,14 @@ struct ChatCommand: AsyncParsableCommand {
         let engine = ChatEngine(backend: backend, settings: settings, system: system, store: store)
         if let mode = SoTMode(rawValue: sot), mode != .off { await engine.setSoTMode(mode) }
         await engine.setWeightChoices(weightChoices)
+        // Saved MoA plans for this model join the attention cycle (Ctrl-O / F11).
+        if let llama = backend as? LlamaChatBackend {
+            let c = llama.config
+            let plans = AttnStore.plans(fingerprint: llama.info.sha256, layers: c.nLayers, kvHeads: c.nKVHeads)
+            await engine.setAttentionPlans(plans)
+            // Dense answers measure how much attention mass the first plan would keep (attn panel).
+            llama.setMeasuredPlan(plans.first)
+        }
         var notices: [String] = []
         // A failed autosave shows in the status bar until a retry succeeds.
         let snapshots = engine.snapshots

@@ -18,7 +18,8 @@ struct EvalLongContextCommand: ParsableCommand {
             over --text (default shared/fixtures/gpl-3.txt, repeated --repeat times) in chunks \
             of --chunk tokens, overall and per --segment tokens; a policy without eviction \
             stops at the model's context. Policies: dense, sinkS+winW (read mask, nothing \
-            evicted), sinkS+winW+evict (StreamingLLM's bounded cache; sink0 is window-only). \
+            evicted), sinkS+winW+evict (StreamingLLM's bounded cache; sink0 is window-only), \
+            moa:NAME (a plan from `effterm attn plan`, by name or path). \
             Progress goes to stderr, results to stdout. The reference is the GGUF's Q4_1 \
             weights dequantized to f32.
             """
@@ -64,7 +65,7 @@ struct EvalLongContextCommand: ParsableCommand {
     @OptionGroup var kv: KVOption
 
     func validate() throws {
-        do { _ = try AttentionPolicyCatalog.parseList(policies) } catch { throw ValidationError("--policies: \(error)") }
+        do { _ = try AttentionPolicyCatalog.parseList(policies, resolve: AttnStore.syntaxOnly) } catch { throw ValidationError("--policies: \(error)") }
         guard !LLMBenchCommand.ints(lengths).isEmpty, LLMBenchCommand.ints(lengths).allSatisfy({ $0 >= 64 }) else {
             throw ValidationError("--lengths \(lengths): give token counts of at least 64, comma-separated.")
         }
@@ -92,9 +93,9 @@ struct EvalLongContextCommand: ParsableCommand {
 
     func run() throws {
         compute.apply()
-        let specs = try AttentionPolicyCatalog.parseList(policies)
         let sections = Set(only.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
         let loaded = try LoadedModel.load(explicitPath: model, command: "eval longctx", kv: kv.format)
+        let specs = try AttnStore.specs(policies, option: "--policies", modelPath: loaded.path, config: loaded.model.config)
         let log: (String) -> Void = { FileHandle.standardError.write(Data(("longctx: " + $0 + "\n").utf8)) }
         var result: [String: Any] = [
             "model": loaded.path, "kv_format": kv.format.name, "policies": specs.map(\.description),
