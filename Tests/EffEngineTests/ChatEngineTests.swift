@@ -201,15 +201,35 @@ import EffCore
         #expect(t.turns.map(\.techniques.attention.description) == ["dense", "sink4+win1020+evict", "dense"])
     }
 
-    @Test func techniqueConfigReadsOldTranscriptsAndRoundTrips() throws {
+    @Test func techniqueRecordReadsOldTranscriptsAndRoundTrips() throws {
         let old = #"{"attention":"dense","kv_cache":"f32","sot":"off","weights":"Q4_1"}"#
-        let c = try JSONDecoder().decode(TechniqueConfig.self, from: Data(old.utf8))
-        #expect(c == TechniqueConfig())
-        let typed = TechniqueConfig(weights: .plan("mix3.0"), kv: .q8(group: 64),
-                                    attention: .sinkWindow(sinks: 4, window: 1020), sot: .auto)
-        let back = try JSONDecoder().decode(TechniqueConfig.self, from: JSONEncoder().encode(typed))
+        let c = try JSONDecoder().decode(TechniqueRecord.self, from: Data(old.utf8))
+        #expect(c == TechniqueRecord(TechniqueConfig()))
+        let typed = TechniqueRecord(TechniqueConfig(weights: .plan("mix3.0"), kv: .q8(group: 64),
+                                                    attention: .sinkWindow(sinks: 4, window: 1020), sot: .auto))
+        let back = try JSONDecoder().decode(TechniqueRecord.self, from: JSONEncoder().encode(typed))
         #expect(back == typed)
-        let bad = #"{"kv_cache":"q3"}"#
-        #expect(throws: DecodingError.self) { try JSONDecoder().decode(TechniqueConfig.self, from: Data(bad.utf8)) }
+        for bad in [#"{"kv_cache":"q3"}"#, #"{"attention":"sparse"}"#, #"{"attention":"moa:"}"#] {
+            #expect(throws: DecodingError.self) { try JSONDecoder().decode(TechniqueRecord.self, from: Data(bad.utf8)) }
+        }
+    }
+
+    /// A MoA turn names its plan; the transcript must read back (and render) without the
+    /// plan file, which may have been deleted since.
+    @Test func aMoATurnReadsBackWithoutItsPlanFile() throws {
+        let plan = MoAPlan(name: "moa-d0.50", modelFingerprint: "abc", layers: 1, kvHeads: 1, sinkTokens: 32,
+                           minSpan: 64, rules: [MoARule(alpha: 128, beta: 0.25)], budget: 0.5,
+                           constrainedLengths: [1024])
+        var t = Transcript(header: TranscriptHeader(modelName: "m", modelSHA256: "s", templateHash: "h",
+                                                    sampler: GenerationSettings(), system: nil))
+        for (i, spec) in [AttentionSpec.dense, .moa(plan), .streamingDefault].enumerated() {
+            t.turns.append(TranscriptTurn(index: i, messages: [TurnMessage(role: "user", content: "q\(i)"),
+                                                               TurnMessage(role: "assistant", content: "a\(i)")],
+                                          techniques: TechniqueConfig(attention: spec), stats: TurnStats()))
+        }
+        let back = try Transcript.parse(t.jsonLines(), file: "moa.jsonl")
+        #expect(back.turns.map(\.techniques.attention) == ["dense", "moa:moa-d0.50", "sink4+win1020+evict"])
+        #expect(back == t)
+        #expect(back.markdown().contains("attention moa:moa-d0.50"))
     }
 }

@@ -2,11 +2,8 @@ import EffCore
 import EffTechniques
 
 /// The efficiency techniques in force: one typed value the chat engine applies at a safe
-/// point (between turns) and that every turn records in its transcript line.
-///
-/// Transcripts store each field as a short string (`"weights":"Q4_1"`, `"kv_cache":"f16"`,
-/// `"attention":"dense"`, `"sot":"off"`), the same spelling the status bar shows, so files
-/// written before this type existed still load.
+/// point (between turns) and that every turn records in its transcript line (as a
+/// `TechniqueRecord`).
 public struct TechniqueConfig: Hashable, Sendable {
     /// How the weights are stored.
     public var weights: WeightChoice = .file("Q4_1")
@@ -61,7 +58,35 @@ public enum WeightChoice: Hashable, Sendable, CustomStringConvertible {
 /// spellings ("dense", "sink4+win1020", "sink4+win1020+evict") the transcripts store.
 public typealias AttentionChoice = AttentionSpec
 
-extension TechniqueConfig: Codable {
+/// What a transcript line records of the techniques in force: `TechniqueConfig` with the
+/// attention configuration kept as its spelling. A MoA turn names its plan
+/// (`"moa:moa-d0.50"`) and the plan itself lives in a file that may since have been
+/// renamed, replaced or deleted, so a transcript must read back without it: the record is
+/// what ran, not something to re-run.
+///
+/// Each field is stored as a short string (`"weights":"Q4_1"`, `"kv_cache":"f16"`,
+/// `"attention":"dense"`, `"sot":"off"`), the same spelling the status bar shows, so files
+/// written before this type existed still load.
+public struct TechniqueRecord: Hashable, Sendable {
+    public var weights: WeightChoice
+    public var kv: KVFormat
+    /// `AttentionSpec.description`: "dense", "sink4+win1020+evict", "moa:NAME".
+    public var attention: String
+    public var sot: SoTMode
+
+    public init(_ config: TechniqueConfig) {
+        weights = config.weights; kv = config.kv
+        attention = config.attention.description; sot = config.sot
+    }
+
+    /// Whether `text` is a spelling `AttentionSpec` writes (a `moa:` name counts without
+    /// its plan).
+    public static func isAttentionSpelling(_ text: String) -> Bool {
+        AttentionSpec(text) != nil || AttentionSpec.moaName(text) != nil
+    }
+}
+
+extension TechniqueRecord: Codable {
     enum CodingKeys: String, CodingKey { case weights, kv = "kv_cache", attention, sot }
 
     public init(from decoder: Decoder) throws {
@@ -69,11 +94,11 @@ extension TechniqueConfig: Codable {
         weights = WeightChoice(try c.decodeIfPresent(String.self, forKey: .weights) ?? "Q4_1")
         kv = try c.decodeIfPresent(KVFormat.self, forKey: .kv) ?? .f32
         let a = try c.decodeIfPresent(String.self, forKey: .attention) ?? "dense"
-        guard let attention = AttentionChoice(a) else {
+        guard Self.isAttentionSpelling(a) else {
             throw DecodingError.dataCorruptedError(forKey: .attention, in: c,
                                                    debugDescription: "unknown attention policy '\(a)'")
         }
-        self.attention = attention
+        attention = a
         let s = try c.decodeIfPresent(String.self, forKey: .sot) ?? "off"
         guard let sot = SoTMode(rawValue: s) else {
             throw DecodingError.dataCorruptedError(forKey: .sot, in: c, debugDescription: "unknown SoT mode '\(s)'")
@@ -85,7 +110,7 @@ extension TechniqueConfig: Codable {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(weights.description, forKey: .weights)
         try c.encode(kv, forKey: .kv)
-        try c.encode(attention.description, forKey: .attention)
+        try c.encode(attention, forKey: .attention)
         try c.encode(sot.rawValue, forKey: .sot)
     }
 }

@@ -34,14 +34,14 @@ public struct TranscriptTurn: Codable, Hashable, Sendable {
     public var index: Int
     public var time: String
     public var messages: [TurnMessage]
-    public var techniques: TechniqueConfig
+    public var techniques: TechniqueRecord
     public var stats: TurnStats
     /// Skeleton-of-Thought details when the turn ran in `on` or `auto` mode.
     public var sot: SoTTurnRecord?
 
     public init(index: Int, messages: [TurnMessage], techniques: TechniqueConfig,
                 stats: TurnStats, sot: SoTTurnRecord? = nil, time: Date = Date()) {
-        self.index = index; self.messages = messages; self.techniques = techniques
+        self.index = index; self.messages = messages; self.techniques = TechniqueRecord(techniques)
         self.stats = stats; self.sot = sot; self.time = Transcript.timestamp(time)
     }
 }
