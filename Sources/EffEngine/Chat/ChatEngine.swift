@@ -317,9 +317,10 @@ public actor ChatEngine {
         case .dense:
             text += c.evicted > 0
                 ? ": \(c.evicted) evicted tokens are gone; dense reads the \(c.positions) kept" : ": every cached key"
-        case let .sinkWindow(s, w, true):
-            text += ": KV bounded to \(s + w) positions (\(s) sinks + \(w) recent); older tokens will be evicted for good"
-        case let .sinkWindow(s, w, false):
+        case let .sinkWindow(s, w, true, step):
+            text += ": KV bounded to \(s + w) positions (\(s) sinks + \(w) recent"
+                + (step > 1 ? ", \(step) evicted at a time" : "") + "); older tokens will be evicted for good"
+        case let .sinkWindow(s, w, false, _):
             text += ": reads \(s) sinks + \(w) recent (mask only, nothing evicted)"
                 + (c.evicted > 0 ? "; \(c.evicted) tokens were already evicted" : "")
         case let .moa(plan):

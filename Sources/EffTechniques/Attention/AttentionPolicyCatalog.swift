@@ -7,7 +7,9 @@ import EffCore
 /// - `sinkS+winW`: StreamingLLM's read mask (`SinkWindowAttentionPolicy`), nothing evicted,
 ///   so switching back to dense restores attention exactly;
 /// - `sinkS+winW+evict`: StreamingLLM with a bounded cache (`StreamingLLMEviction`): memory
-///   stays at S + W positions and evicted tokens are gone for good.
+///   stays at S + W positions and evicted tokens are gone for good; `sinkS+winW+evict/C`
+///   evicts C positions at a time once full (the window then holds W - C + 1 ... W tokens),
+///   which spreads the cost of moving and re-rotating the window over C tokens.
 ///
 /// `sink0+winW` (with or without `+evict`) is window-only attention, the baseline that
 /// StreamingLLM shows failing once the first tokens leave.
@@ -17,13 +19,14 @@ import EffCore
 ///   spelling needs a resolver (`AttentionPolicyCatalog.parse(_:resolve:)`).
 public enum AttentionSpec: Hashable, Sendable, CustomStringConvertible {
     case dense
-    case sinkWindow(sinks: Int, window: Int, evict: Bool = false)
+    case sinkWindow(sinks: Int, window: Int, evict: Bool = false, step: Int = 1)
     case moa(MoAPlan)
 
     public var description: String {
         switch self {
         case .dense: return "dense"
-        case let .sinkWindow(s, w, evict): return "sink\(s)+win\(w)" + (evict ? "+evict" : "")
+        case let .sinkWindow(s, w, evict, step):
+            return "sink\(s)+win\(w)" + (evict ? "+evict" : "") + (evict && step > 1 ? "/\(step)" : "")
         case let .moa(plan): return "moa:\(plan.name)"
         }
     }
@@ -41,13 +44,19 @@ public enum AttentionSpec: Hashable, Sendable, CustomStringConvertible {
         let t = text.lowercased().filter { !$0.isWhitespace }
         if t == "dense" { self = .dense; return }
         var parts = t.split(separator: "+", omittingEmptySubsequences: false)
-        var evict = false
-        if parts.count == 3, parts[2] == "evict" { evict = true; parts.removeLast() }
+        var evict = false, step = 1
+        if parts.count == 3 {
+            let e = parts[2].split(separator: "/", omittingEmptySubsequences: false)
+            guard e[0] == "evict", e.count <= 2 else { return nil }
+            if e.count == 2 { guard let c = Int(e[1]), c >= 1 else { return nil }; step = c }
+            evict = true; parts.removeLast()
+        }
         guard parts.count == 2, parts[0].hasPrefix("sink"), parts[1].hasPrefix("win"),
               let s = Int(parts[0].dropFirst(4)), let w = Int(parts[1].dropFirst(3)),
-              s >= 0, w > 0, s <= AttentionPolicyCatalog.maxPositions, w <= AttentionPolicyCatalog.maxPositions
+              s >= 0, w > 0, s <= AttentionPolicyCatalog.maxPositions, w <= AttentionPolicyCatalog.maxPositions,
+              step <= w
         else { return nil }
-        self = .sinkWindow(sinks: s, window: w, evict: evict)
+        self = .sinkWindow(sinks: s, window: w, evict: evict, step: step)
     }
 
     /// StreamingLLM as the chat toggles it: 4 sinks + 1020 recent tokens, evicting (the
@@ -56,14 +65,14 @@ public enum AttentionSpec: Hashable, Sendable, CustomStringConvertible {
 
     /// Whether this configuration removes tokens from the cache.
     public var evicts: Bool {
-        if case .sinkWindow(_, _, true) = self { return true }
+        if case .sinkWindow(_, _, true, _) = self { return true }
         return false
     }
 
     /// Most positions the cache holds under this configuration (nil: unbounded, dense or
     /// mask-only).
     public var kvBudget: Int? {
-        if case let .sinkWindow(s, w, true) = self { return s + w }
+        if case let .sinkWindow(s, w, true, _) = self { return s + w }
         return nil
     }
 
@@ -71,15 +80,15 @@ public enum AttentionSpec: Hashable, Sendable, CustomStringConvertible {
     /// configuration reads its whole (bounded) cache.
     public func makeReadPolicy() -> AttentionPolicy? {
         switch self {
-        case .dense, .sinkWindow(_, _, true): return nil
-        case let .sinkWindow(s, w, false): return SinkWindowAttentionPolicy(sinks: s, window: w)
+        case .dense, .sinkWindow(_, _, true, _): return nil
+        case let .sinkWindow(s, w, false, _): return SinkWindowAttentionPolicy(sinks: s, window: w)
         case let .moa(plan): return MoAAttentionPolicy(plan: plan)
         }
     }
 
     /// The eviction policy to install on a state (nil: the cache keeps every token).
     public func makeEvictionPolicy() -> KVEvictionPolicy? {
-        if case let .sinkWindow(s, w, true) = self { return StreamingLLMEviction(sinks: s, window: w) }
+        if case let .sinkWindow(s, w, true, step) = self { return StreamingLLMEviction(sinks: s, window: w, step: step) }
         return nil
     }
 }
@@ -90,13 +99,14 @@ public enum AttentionPolicyCatalog {
     /// Largest sink or window size accepted (positions).
     public static let maxPositions = 1 << 24
     /// Spellings shown in help and errors.
-    public static let examples = ["dense", "sink4+win1020", "sink4+win1020+evict", "sink0+win1024+evict", "moa:NAME"]
+    public static let examples = ["dense", "sink4+win1020", "sink4+win1020+evict", "sink4+win1020+evict/64",
+                                  "sink0+win1024+evict", "moa:NAME"]
 
     public struct ParseError: Error, CustomStringConvertible, Equatable {
         public var text: String
         public var description: String {
             "unknown attention policy '\(text)'; expected one of: " + AttentionPolicyCatalog.examples.joined(separator: ", ")
-                + " (S sinks >= 0, W window >= 1)"
+                + " (S sinks >= 0, W window >= 1, 1 <= C <= W)"
         }
     }
 
