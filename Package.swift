@@ -4,8 +4,13 @@ import PackageDescription
 
 /// Hot numeric code is built for the CPU baseline the project supports (AVX2 + FMA + F16C,
 /// i.e. Haswell and later) with bounds checks off in release. AVX-512 is not assumed.
+///
+/// Tools/fuzz's build (EFFTERM_FUZZ=1) keeps the checks (plain -O: bounds, overflow and
+/// precondition traps are what the fuzzer looks for).
+let fuzzBuild = Context.environment["EFFTERM_FUZZ"] == "1"
 let fastSwift: [SwiftSetting] = [
-    .unsafeFlags(["-Ounchecked", "-target-cpu", "haswell", "-Xcc", "-march=haswell"],
+    .unsafeFlags((fuzzBuild ? [] : ["-Ounchecked"])
+                     + ["-target-cpu", "haswell", "-Xcc", "-march=haswell"],
                  .when(configuration: .release)),
 ]
 let fastC: [CSetting] = [
@@ -76,7 +81,7 @@ let package = Package(
 
 // The libFuzzer driver exists only in Tools/fuzz's build (EFFTERM_FUZZ=1, built with
 // `--sanitize fuzzer`): it has no main of its own, libFuzzer supplies it.
-if Context.environment["EFFTERM_FUZZ"] == "1" {
+if fuzzBuild {
     package.targets.append(.executableTarget(
         name: "effterm-fuzz", dependencies: ["EffFuzz"], path: "Fuzz/Driver",
         swiftSettings: [.unsafeFlags(["-parse-as-library"])]))
