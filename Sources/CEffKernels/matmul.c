@@ -296,6 +296,30 @@ void eff_quantize_q8a(const float *x, int n, eff_q8a_block *out) {
     }
 }
 
+void eff_quantize_q8a_fixed(const float *x, int n, float d, eff_q8a_block *out) {
+    // Static activation quantization: one step `d` for every block; values beyond +-127 d clip.
+    const float id = d > 0.0f ? 1.0f / d : 0.0f;
+    const __m256 vid = _mm256_set1_ps(id);
+    const __m256 lim = _mm256_set1_ps(127.0f), nlim = _mm256_set1_ps(-127.0f);
+    const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int b = 0; b < n / 32; b++) {
+        const float *xb = x + (size_t)b * 32;
+#define QF(v) _mm256_cvtps_epi32(_mm256_max_ps(nlim, _mm256_min_ps(lim, \
+              _mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(v), vid), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC))))
+        __m256i i0 = QF(xb), i1 = QF(xb + 8), i2 = QF(xb + 16), i3 = QF(xb + 24);
+#undef QF
+        __m256i sum = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
+        s4 = _mm_hadd_epi32(s4, s4);
+        s4 = _mm_hadd_epi32(s4, s4);
+        __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+        p = _mm256_permutevar8x32_epi32(p, perm);
+        _mm256_storeu_si256((__m256i *)out[b].qs, p);
+        out[b].d = d;
+        out[b].s = d * (float)_mm_cvtsi128_si32(s4);
+    }
+}
+
 // F16 / F32 weights: one row against NT float tokens.
 static inline __attribute__((always_inline)) void tile_f(const int F16, const uint8_t *wr, int cols,
                                                          const float *x, int ldx, const int NT,

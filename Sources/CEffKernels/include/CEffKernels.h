@@ -42,6 +42,10 @@ typedef struct {
 /// qs = round(x / d) (ties to even).
 void eff_quantize_q8a(const float *x, int n, eff_q8a_block *out);
 
+/// Quantizes `n` floats (n a multiple of 32) with one fixed step `d` for every block
+/// (static activation quantization): qs = clamp(round(x / d), -127, 127), s = d * sum(qs).
+void eff_quantize_q8a_fixed(const float *x, int n, float d, eff_q8a_block *out);
+
 /// The int8-tile weight formats and their x8 packed layouts (8 rows interleaved per block
 /// of 32 columns; each kind is one row of matmul.c's layout table). Swift's weight-format
 /// table (`WeightFormat.fast`) names a format's kind; nothing else switches on formats.

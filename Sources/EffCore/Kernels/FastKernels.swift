@@ -95,6 +95,32 @@ public enum FastKernels {
         }
     }
 
+    /// `matmul` with static activation quantization: every block of `x` is rounded at the
+    /// one step `activationStep` (values beyond ±127 steps clip) instead of at its own
+    /// max |x| / 127. Weights with 8-bit-activation tiles only (Q4_1, Q4_0, Q8_0 and the
+    /// low-bit formats); others multiply unquantized activations as `matmul` does.
+    public static func matmul(_ w: WeightMatrix, x: UnsafePointer<Float>, nTokens: Int,
+                              y: UnsafeMutablePointer<Float>, activationStep: Float,
+                              pool: ComputePool = .shared) {
+        guard nTokens > 0, w.rows > 0 else { return }
+        let tiles = w.format.fast?.packing != nil || w.format.fast?.lowBitKernel != nil
+        pool.exclusive {
+            let pw = tiles ? w.packed?.pointer(for: w, pool: pool) : nil
+            // No 8-bit tiles, or a low-bit format without its packed copy (out of memory).
+            guard tiles, pw != nil || w.format.fast?.lowBitKernel == nil else {
+                matmulHoldingPool(w, x: x, nTokens: nTokens, y: y, pool: pool, packedWeights: true)
+                return
+            }
+            let cols = w.cols, nBlocks = cols / 32
+            let bytes = nTokens * nBlocks * MemoryLayout<eff_q8a_block>.stride
+            let xq = pool.scratch(bytes: bytes).bindMemory(to: eff_q8a_block.self, capacity: nTokens * nBlocks)
+            eff_quantize_q8a_fixed(x, Int32(nTokens * cols), activationStep, xq)
+            split(w.rows, work: w.rows * nBlocks * nTokens, pool: pool) { r in
+                runQuantized(w, packed: pw, rows: r, xq: xq, nTokens: nTokens, y: y)
+            }
+        }
+    }
+
     /// `y_i = X · W_i^T` for two or three matrices that read the same `x` (a layer's Q, K and
     /// V, or gate and up projections), on `pool`: for quantized weights of one width (tile
     /// formats, mixed or not), `x` is quantized once and one pass over the pool covers all their rows instead

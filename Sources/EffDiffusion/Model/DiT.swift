@@ -127,10 +127,15 @@ public struct DiT: Sendable {
     public var config: DiTConfig { weights.config }
     /// The kernels the forward pass runs on.
     public var kernels: DiTKernelPath = .dit
+    /// W8A8 block linears (nil: f32).
+    public var w8a8: DiTW8A8?
+    /// Records the input range of every block linear (static W8A8 calibration).
+    public var rangeRecorder: DiTActivationRanges?
 
-    public init(weights: DiTWeights, kernels: DiTKernelPath = .dit) {
+    public init(weights: DiTWeights, kernels: DiTKernelPath = .dit, w8a8: DiTW8A8? = nil) {
         self.weights = weights
         self.kernels = kernels
+        self.w8a8 = w8a8
     }
 
     /// x: (batch, channels, S, S) in [-1, 1]-ish; tau: (batch); labels: (batch), `numClasses` = null.
@@ -161,14 +166,14 @@ public struct DiT: Sendable {
 
         // 3. Blocks: x += gate1 · Attn(mod(LN(x), shift1, scale1)); x += gate2 · MLP(mod(LN(x), ...)).
         for (l, blk) in w.blocks.enumerated() {
-            linear(blk.ada, s.c, B, s.ada)                    // (B, 6·D)
+            linear(blk.ada, s.c, B, s.ada, block: (l, .ada))  // (B, 6·D)
             layerNormModulate(s.x, shiftChunk: 0, scaleChunk: 1, chunks: 6, mod: s.ada, out: s.h, batch: B)
             attentionModule(layer: l, blk, s, context: context)  // s.proj = Attn(s.h)
             gatedAdd(s.proj, gateChunk: 2, chunks: 6, mod: s.ada, into: s.x, batch: B)
             layerNormModulate(s.x, shiftChunk: 3, scaleChunk: 4, chunks: 6, mod: s.ada, out: s.h, batch: B)
-            linear(blk.fc1, s.h, BT, s.mlp)
+            linear(blk.fc1, s.h, BT, s.mlp, block: (l, .fc1))
             geluTanh(s.mlp, BT * c.hiddenDim)
-            linear(blk.fc2, s.mlp, BT, s.h)
+            linear(blk.fc2, s.mlp, BT, s.h, block: (l, .fc2))
             gatedAdd(s.h, gateChunk: 5, chunks: 6, mod: s.ada, into: s.x, batch: B)
         }
 
@@ -213,7 +218,7 @@ public struct DiT: Sendable {
             input = s.h
         }
         let batchRow = { (r: Int) -> Int in mode.sharesCFG ? 2 * r : r }
-        linear(blk.qkv, input, rows * N, s.qkv)
+        linear(blk.qkv, input, rows * N, s.qkv, block: (l, .qkv))
         if mode.isWindow {
             attention(s, rows: rows, window: context.window, into: s.att)
             for r in 0..<rows {
@@ -233,13 +238,13 @@ public struct DiT: Sendable {
             }
         }
         if mode.sharesCFG {
-            linear(blk.proj, s.att, rows * N, s.half)
+            linear(blk.proj, s.att, rows * N, s.half, block: (l, .proj))
             for p in 0..<rows {
                 (s.proj + 2 * p * rowBytes).update(from: s.half + p * rowBytes, count: rowBytes)
                 (s.proj + (2 * p + 1) * rowBytes).update(from: s.half + p * rowBytes, count: rowBytes)
             }
         } else {
-            linear(blk.proj, s.att, B * N, s.proj)
+            linear(blk.proj, s.att, B * N, s.proj, block: (l, .proj))
         }
         if context.updateCaches {
             s.prevAttn[l].update(from: s.proj, count: B * rowBytes)
@@ -279,7 +284,17 @@ public struct DiT: Sendable {
 
     /// `y(n, out) = x(n, in) · W^T + b`: the packed-panel GEMM split over the pool's threads
     /// by 16-row panels, or EffCore's kernel surface plus a bias loop (`.surface`).
-    func linear(_ l: DiTWeights.Linear, _ x: UnsafePointer<Float>, _ n: Int, _ y: UnsafeMutablePointer<Float>) {
+    /// `y = W x + b` for `n` tokens; `block` names a transformer block's matrix, which W8A8
+    /// (when set) replaces and the range recorder watches.
+    func linear(_ l: DiTWeights.Linear, _ x: UnsafePointer<Float>, _ n: Int, _ y: UnsafeMutablePointer<Float>,
+                block: (layer: Int, matrix: DiTBlockMatrix)? = nil) {
+        if let block {
+            rangeRecorder?.observe(layer: block.layer, block.matrix, x: x, count: n * l.cols)
+            if let w8a8 {
+                w8a8.apply(layer: block.layer, block.matrix, bias: l.b, x: x, n: n, y: y)
+                return
+            }
+        }
         guard kernels == .dit else {
             Kernels.matmul(l.w, x: x, nTokens: n, y: y)
             for t in 0..<n { VectorOps.add(l.b, into: y + t * l.rows, l.rows) }

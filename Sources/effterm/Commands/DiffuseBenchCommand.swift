@@ -59,6 +59,10 @@ struct DiffuseBenchCommand: ParsableCommand {
     @Flag(help: "Also measure the baseline on EffCore's general kernel surface.")
     var kernelsAb = false
 
+    @Flag(help: ArgumentHelp("Also measure W8A8 block linears: int8 weights (Q8_0) times 8-bit activations, with dynamic and with static activation scales.",
+                             discussion: "Static scales come from the largest input of each matrix over the --calibration images at every step."))
+    var w8a8 = false
+
     @Flag(help: "Print one JSON object.")
     var json = false
 
@@ -93,6 +97,23 @@ struct DiffuseBenchCommand: ParsableCommand {
                 throw ValidationError("--steps-list: '\(s)' is not a step count in 1...1000")
             }
             variants.append(.init(name: "\(kind.rawValue)-\(n)-steps", steps: n))
+        }
+        var w8a8Info: [String: [String: Any]] = [:]
+        if w8a8 {
+            log("calibrating static W8A8 scales on \(calibration) images ...")
+            let ranges = DiffusionBench.activationRanges(
+                weights: bundle.weights, sampler: kind, steps: steps, guidance: cfg,
+                inputs: DiTFastAttn.calibrationInputs(count: calibration, classes: c.numClasses))
+            for mode in DiTW8A8.Activations.allCases {
+                let q: DiTW8A8
+                do { q = try DiTW8A8(weights: bundle.weights, activations: mode, ranges: ranges) } catch let e as DiTW8A8.Error {
+                    throw ValidationErrorParagraph(e.description)
+                }
+                let name = "w8a8-\(mode.rawValue)"
+                variants.append(.init(name: name, w8a8: q))
+                w8a8Info[name] = ["block_linear_bytes": q.quantizedBytes, "block_linear_f32_bytes": q.floatBytes,
+                                  "activations": mode.rawValue, "weights": "Q8_0 (int8, f16 scale per 32 inputs)"]
+            }
         }
         var planInfo: [[String: Any]] = []
         func addPlan(_ plan: FastAttnPlan, name: String, searchSeconds: Double?) throws {
@@ -137,6 +158,7 @@ struct DiffuseBenchCommand: ParsableCommand {
         let full = DiTAttentionSchedule.fullAttentionMACs(steps: evals, config: c)
         for i in rows.indices {
             let name = rows[i]["name"] as? String ?? ""
+            for (k, v) in w8a8Info[name] ?? [:] { rows[i][k] = v }
             if let p = planInfo.first(where: { ($0["name"] as? String) == name }) {
                 for (k, v) in p where k != "name" { rows[i][k] = v }
                 let core = p["attention_core_macs_per_image"] as? Int ?? 0, module = p["attention_module_macs_per_image"] as? Int ?? 0
@@ -168,13 +190,21 @@ struct DiffuseBenchCommand: ParsableCommand {
             let data = try JSONSerialization.data(withJSONObject: result, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
             print(String(decoding: data, as: UTF8.self))
         } else {
-            print(String(format: "%-28@ %10@ %8@ %9@ %8@ %9@", "variant" as NSString, "ms/image" as NSString,
-                         "speedup" as NSString, "PSNR dB" as NSString, "SSIM" as NSString, "attn MACs" as NSString))
+            // Foundation's String(format:) does not pad %@ on Linux: pad by hand.
+            func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
+            func lpad(_ s: String, _ n: Int) -> String { s.count >= n ? s : String(repeating: " ", count: n - s.count) + s }
+            print(pad("variant", 28) + [("ms/image", 11), ("speedup", 9), ("PSNR dB", 10), ("SSIM", 9), ("attn MACs", 10),
+                                        ("block MiB", 11)].map { lpad($0.0, $0.1) }.joined())
+            let fullBlockBytes = bundle.weights.blocks.reduce(0) { acc, b in
+                acc + DiTBlockMatrix.allCases.reduce(0) { $0 + b[$1].rows * b[$1].cols * 4 }
+            }
             for r in rows {
-                print(String(format: "%-28@ %10.1f %7.2fx %9.2f %8.4f %8.0f%%", (r["name"] as? String ?? "") as NSString,
-                             r["ms_per_image_median"] as? Double ?? 0, r["speedup_vs_baseline"] as? Double ?? 0,
-                             r["psnr_db_mean"] as? Double ?? 0, r["ssim_mean"] as? Double ?? 0,
-                             100 * (r["attention_module_macs_fraction"] as? Double ?? 0)))
+                let bytes = r["block_linear_bytes"] as? Int ?? fullBlockBytes
+                print(pad(r["name"] as? String ?? "", 28)
+                      + String(format: " %10.1f %7.2fx %9.2f %8.4f %8.0f%% %10.2f",
+                               r["ms_per_image_median"] as? Double ?? 0, r["speedup_vs_baseline"] as? Double ?? 0,
+                               r["psnr_db_mean"] as? Double ?? 0, r["ssim_mean"] as? Double ?? 0,
+                               100 * (r["attention_module_macs_fraction"] as? Double ?? 0), Double(bytes) / 1_048_576))
             }
         }
     }
