@@ -127,15 +127,15 @@ public struct DiT: Sendable {
     public var config: DiTConfig { weights.config }
     /// The kernels the forward pass runs on.
     public var kernels: DiTKernelPath = .dit
-    /// W8A8 block linears (nil: f32).
-    public var w8a8: DiTW8A8?
+    /// Integer block linears, W8A8 or mixed (nil: f32).
+    public var quant: DiTQuant?
     /// Records the input range of every block linear (static W8A8 calibration).
     public var rangeRecorder: DiTActivationRanges?
 
-    public init(weights: DiTWeights, kernels: DiTKernelPath = .dit, w8a8: DiTW8A8? = nil) {
+    public init(weights: DiTWeights, kernels: DiTKernelPath = .dit, quant: DiTQuant? = nil) {
         self.weights = weights
         self.kernels = kernels
-        self.w8a8 = w8a8
+        self.quant = quant
     }
 
     /// x: (batch, channels, S, S) in [-1, 1]-ish; tau: (batch); labels: (batch), `numClasses` = null.
@@ -284,16 +284,13 @@ public struct DiT: Sendable {
 
     /// `y(n, out) = x(n, in) · W^T + b`: the packed-panel GEMM split over the pool's threads
     /// by 16-row panels, or EffCore's kernel surface plus a bias loop (`.surface`).
-    /// `y = W x + b` for `n` tokens; `block` names a transformer block's matrix, which W8A8
-    /// (when set) replaces and the range recorder watches.
+    /// `y = W x + b` for `n` tokens; `block` names a transformer block's matrix, which the
+    /// integer weights (when set) replace and the range recorder watches.
     func linear(_ l: DiTWeights.Linear, _ x: UnsafePointer<Float>, _ n: Int, _ y: UnsafeMutablePointer<Float>,
                 block: (layer: Int, matrix: DiTBlockMatrix)? = nil) {
         if let block {
             rangeRecorder?.observe(layer: block.layer, block.matrix, x: x, count: n * l.cols)
-            if let w8a8 {
-                w8a8.apply(layer: block.layer, block.matrix, bias: l.b, x: x, n: n, y: y)
-                return
-            }
+            if let quant, quant.apply(layer: block.layer, block.matrix, bias: l.b, x: x, n: n, y: y) { return }
         }
         guard kernels == .dit else {
             Kernels.matmul(l.w, x: x, nTokens: n, y: y)

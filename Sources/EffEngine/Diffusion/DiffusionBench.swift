@@ -17,11 +17,11 @@ public struct DiffusionBench {
         public var attention: DiTAttentionSchedule?
         /// Sampler steps for this variant (nil: the bench's).
         public var steps: Int?
-        /// W8A8 block linears (nil: f32).
-        public var w8a8: DiTW8A8?
+        /// Integer block linears (nil: f32).
+        public var quant: DiTQuant?
         public init(name: String, kernels: DiTKernelPath = .dit, attention: DiTAttentionSchedule? = nil, steps: Int? = nil,
-                    w8a8: DiTW8A8? = nil) {
-            self.name = name; self.kernels = kernels; self.attention = attention; self.steps = steps; self.w8a8 = w8a8
+                    quant: DiTQuant? = nil) {
+            self.name = name; self.kernels = kernels; self.attention = attention; self.steps = steps; self.quant = quant
         }
     }
 
@@ -55,7 +55,7 @@ public struct DiffusionBench {
     public func run(_ variants: [Variant], progress: (Int, Int) -> Void = { _, _ in }) -> [VariantResult] {
         var results = variants.map { VariantResult(name: $0.name, msPerImage: [], images: []) }
         func generate(_ v: Variant, _ input: (classID: Int, seed: UInt64)) -> GenerationResult {
-            let g = ImageGenerator(model: DiT(weights: weights, kernels: v.kernels, w8a8: v.w8a8))
+            let g = ImageGenerator(model: DiT(weights: weights, kernels: v.kernels, quant: v.quant))
             return g.generate(GenerationRequest(classID: input.classID, sampler: sampler, steps: v.steps ?? steps,
                                                 guidance: guidance, seed: input.seed, attention: v.attention))
         }
@@ -96,7 +96,7 @@ public struct DiffusionBench {
     }
 
     /// The input range of every block linear over `inputs` sampled with these settings in
-    /// f32 (every timestep of every image): static W8A8's calibration.
+    /// f32 (every timestep of every image): static activation scales' calibration.
     public static func activationRanges(weights: DiTWeights, sampler: SamplerKind, steps: Int, guidance: Float,
                                         inputs: [(classID: Int, seed: UInt64)]) -> DiTActivationRanges {
         let ranges = DiTActivationRanges(layers: weights.blocks.count)

@@ -2,6 +2,7 @@ import ArgumentParser
 import EffCore
 import EffDiffusion
 import EffEngine
+import EffLLM
 import EffTechniques
 import Foundation
 
@@ -63,6 +64,10 @@ struct DiffuseBenchCommand: ParsableCommand {
                              discussion: "Static scales come from the largest input of each matrix over the --calibration images at every step."))
     var w8a8 = false
 
+    @Option(help: ArgumentHelp("Mixed-precision budgets for the block linears in bits per weight, comma-separated (e.g. 6.5,5.5).",
+                               discussion: "Scans each block matrix at Q8_0 and Q4_1 on the --calibration images (image MSE against f32 with only that matrix quantized), picks one format per matrix by an exact knapsack under each budget, and measures the plans beside uniform W4A8 (Q4_1 everywhere). Activations: dynamic 8-bit."))
+    var mixedBits: String = ""
+
     @Flag(help: "Print one JSON object.")
     var json = false
 
@@ -104,15 +109,46 @@ struct DiffuseBenchCommand: ParsableCommand {
             let ranges = DiffusionBench.activationRanges(
                 weights: bundle.weights, sampler: kind, steps: steps, guidance: cfg,
                 inputs: DiTFastAttn.calibrationInputs(count: calibration, classes: c.numClasses))
-            for mode in DiTW8A8.Activations.allCases {
-                let q: DiTW8A8
-                do { q = try DiTW8A8(weights: bundle.weights, activations: mode, ranges: ranges) } catch let e as DiTW8A8.Error {
+            for mode in DiTQuant.Activations.allCases {
+                let q: DiTQuant
+                do { q = try DiTQuant.w8a8(weights: bundle.weights, activations: mode, ranges: ranges) } catch let e as DiTQuant.Error {
                     throw ValidationErrorParagraph(e.description)
                 }
                 let name = "w8a8-\(mode.rawValue)"
-                variants.append(.init(name: name, w8a8: q))
-                w8a8Info[name] = ["block_linear_bytes": q.quantizedBytes, "block_linear_f32_bytes": q.floatBytes,
+                variants.append(.init(name: name, quant: q))
+                w8a8Info[name] = ["block_linear_bytes": q.blockBytes, "block_linear_f32_bytes": q.floatBytes,
                                   "activations": mode.rawValue, "weights": "Q8_0 (int8, f16 scale per 32 inputs)"]
+            }
+        }
+        let budgets = try mixedBits.split(separator: ",").map { t -> Double in
+            guard let b = Double(t.trimmingCharacters(in: .whitespaces)), b > 0 else {
+                throw ValidationError("--mixed-bits: '\(t)' is not a number of bits per weight > 0")
+            }
+            return b
+        }
+        if !budgets.isEmpty {
+            log("scanning block-matrix sensitivity (Q8_0, Q4_1) on \(calibration) images ...")
+            let inputs = DiTFastAttn.calibrationInputs(count: calibration, classes: c.numClasses)
+            let sens = try DiTMixedPrecision.scan(weights: bundle.weights, sampler: kind, steps: steps, guidance: cfg,
+                                                 inputs: inputs)
+            log(String(format: "scan: %.1f s", sens.seconds))
+            let w4 = try DiTQuant(weights: bundle.weights, formats: DiTQuant.uniform(bundle.weights, .q4_1))
+            variants.append(.init(name: "w4a8-q4_1", quant: w4))
+            w8a8Info["w4a8-q4_1"] = ["block_linear_bytes": w4.blockBytes, "block_linear_f32_bytes": w4.floatBytes,
+                                     "activations": "dynamic", "weights": "Q4_1 everywhere"]
+            for b in budgets {
+                let plan: DiTMixedPrecision.Plan
+                do { plan = try DiTMixedPrecision.plan(sens, weights: bundle.weights, bitsPerWeight: b) } catch let e as BitAllocator.AllocationError {
+                    throw ValidationErrorParagraph("--mixed-bits \(b): \(e.description)")
+                }
+                let q = try DiTQuant(weights: bundle.weights, formats: plan.formats)
+                let name = "mixed-\(b)bpw"
+                variants.append(.init(name: name, quant: q))
+                w8a8Info[name] = ["block_linear_bytes": q.blockBytes, "block_linear_f32_bytes": q.floatBytes,
+                                  "activations": "dynamic", "bits_per_weight": DiffusionBench.round3(plan.bitsPerWeight),
+                                  "formats": plan.histogram, "predicted_mse_sum": plan.predictedMSE,
+                                  "map": plan.formats.map { $0.map { $0?.name ?? "f32" }.joined(separator: " ") },
+                                  "scan_seconds": DiffusionBench.round3(sens.seconds)]
             }
         }
         var planInfo: [[String: Any]] = []

@@ -5,7 +5,7 @@ import Testing
 
 /// W8A8 block linears: the static-activation kernel against a plain Swift oracle, and the
 /// quantized DiT against the f32 one on the PyTorch fixture's inputs.
-@Suite struct DiTW8A8Tests {
+@Suite struct DiTQuantTests {
     /// `FastKernels.matmul(activationStep:)` rounds every activation at the one step d and
     /// clips at ±127 d; the oracle does the same in Double over the dequantized Q8_0 rows.
     @Test func staticActivationsRoundAtOneStepAndClip() throws {
@@ -71,9 +71,9 @@ import Testing
         let f32 = try forward(b.model)
         let base = relRMS(f32.out, f32.expected)
 
-        let dynamic = try DiTW8A8(weights: b.weights, activations: .dynamic)
-        #expect(dynamic.quantizedBytes * 3 < dynamic.floatBytes, "\(dynamic.quantizedBytes) vs \(dynamic.floatBytes) bytes")
-        let dyn = try forward(DiT(weights: b.weights, w8a8: dynamic))
+        let dynamic = try DiTQuant.w8a8(weights: b.weights, activations: .dynamic)
+        #expect(dynamic.blockBytes * 3 < dynamic.floatBytes, "\(dynamic.blockBytes) vs \(dynamic.floatBytes) bytes")
+        let dyn = try forward(DiT(weights: b.weights, quant: dynamic))
         let dynErr = relRMS(dyn.out, dyn.expected)
         #expect(dynErr > base && dynErr < 0.02, "dynamic W8A8 relative RMS \(dynErr) (f32 \(base))")
 
@@ -82,12 +82,14 @@ import Testing
         recording.rangeRecorder = ranges
         _ = try forward(recording)
         #expect(ranges.maxAbs.allSatisfy { $0.allSatisfy { $0 > 0 && $0.isFinite } })
-        let stat = try forward(DiT(weights: b.weights, w8a8: try DiTW8A8(weights: b.weights, activations: .static, ranges: ranges)))
+        let stat = try forward(DiT(weights: b.weights, quant: try DiTQuant.w8a8(weights: b.weights, activations: .static, ranges: ranges)))
         let statErr = relRMS(stat.out, stat.expected)
         #expect(statErr > base && statErr < 0.1, "static W8A8 relative RMS \(statErr)")
-        #expect(throws: DiTW8A8.Error.self) { try DiTW8A8(weights: b.weights, activations: .static) }
-        #expect(throws: DiTW8A8.Error.self) {
-            try DiTW8A8(weights: b.weights, activations: .static, ranges: DiTActivationRanges(layers: 1))
+        #expect(throws: DiTQuant.Error.self) { try DiTQuant.w8a8(weights: b.weights, activations: .static) }
+        #expect(throws: DiTQuant.Error.self) {
+            try DiTQuant.w8a8(weights: b.weights, activations: .static, ranges: DiTActivationRanges(layers: 1))
         }
+        #expect(throws: DiTQuant.Error.self) { try DiTQuant(weights: b.weights, formats: [[.q8_0]]) }
+        #expect(throws: DiTQuant.Error.self) { try DiTQuant(weights: b.weights, formats: DiTQuant.uniform(b.weights, .f16)) }
     }
 }
