@@ -28,6 +28,25 @@ import Testing
         #expect(s.preview == direct.image)
     }
 
+    /// A comparison job samples the f32 baseline, then the W8A8 image on the same noise: both
+    /// images, the PSNR between them and the quantized blocks' size reach the snapshot, and
+    /// the W8A8 image is exactly what a W8A8 generator makes alone.
+    @Test func w8a8ComparisonShowsBothImagesAndThePSNR() async throws {
+        let engine = DiffusionEngine()
+        let r = GenerationRequest(classID: 4, sampler: .dpmpp2m, steps: 4, guidance: 3, seed: 3)
+        await engine.generate(r, weights: .w8a8, compare: true)
+        let s = await wait(engine, seconds: 300) { $0.phase == .done }
+        #expect(s.phase == .done && s.weights == .w8a8)
+        let b = try DiTBundle.bundled()
+        let f32 = ImageGenerator(model: b.model).generate(r)
+        let w8 = ImageGenerator(model: DiT(weights: b.weights, quant: try DiTQuant.w8a8(weights: b.weights))).generate(r)
+        #expect(s.baselineImage == f32.image && s.preview == w8.image)
+        #expect(s.psnr == ImageMetrics.psnr(w8.planar, f32.planar))
+        #expect((s.psnr ?? 0) > 30 && (s.psnr ?? 0).isFinite)
+        #expect((s.blockMiB ?? 99) < 2 && (s.blockMiB ?? 0) > 1)
+        #expect(DiTWeightsChoice.f32.next == .w8a8 && DiTWeightsChoice.mixed.next == .f32)
+    }
+
     @Test func cancelStopsBetweenSteps() async {
         let engine = DiffusionEngine()
         // 1000 ancestral steps take seconds even in release, so the cancel lands mid-run

@@ -29,6 +29,33 @@ import Testing
         }
     }
 
+    /// A comparison draws the f32 baseline and the job's image side by side, labelled with
+    /// their times and the PSNR; `w` and `c` change what the next job runs.
+    @Test func comparisonDrawsBothImagesWithTheirLabels() {
+        let engine = DiffusionEngine(loader: { throw DiTError.resourceMissing("not used") })
+        func image(_ r: UInt8, _ g: UInt8) -> RGBImage {
+            RGBImage(width: 32, height: 32, pixels: (0..<(32 * 32 * 3)).map { $0 % 3 == 0 ? r : $0 % 3 == 1 ? g : 10 })
+        }
+        var snap = DiffusionSnapshot()
+        snap.phase = .done; snap.classes = ["face"]; snap.steps = 20; snap.msTotal = 97; snap.msPerStep = 4.85
+        snap.weights = .w8a8; snap.blockMiB = 1.79
+        snap.baselineImage = image(200, 10); snap.baselineMs = 140; snap.preview = image(10, 200); snap.psnr = 46.94
+        engine.snapshots.publish(snap)
+        let panel = DiffusionPanel(engine: engine, send: { _ in })
+        #expect(panel.handle(.char("w")) && panel.weights == .w8a8)
+        #expect(panel.handle(.char("c")) && panel.compare)
+        var grid = CellGrid(width: 60, height: 24)
+        panel.render(into: &grid, rect: Rect(x: 0, y: 0, width: 60, height: 24), context: context())
+        let text = grid.text()
+        #expect(text.contains("weights W8A8  compare: on  blocks 1.79 MiB"), "\(text)")
+        #expect(text.contains("f32 140 ms") && text.contains("W8A8 97 ms  PSNR 46.9 dB"), "\(text)")
+        let red = grid.cells.indices.filter { grid.cells[$0].char == HalfBlockImage.upperHalf && grid.cells[$0].style.fg == .rgb(200, 10, 10) }
+        let green = grid.cells.indices.filter { grid.cells[$0].char == HalfBlockImage.upperHalf && grid.cells[$0].style.fg == .rgb(10, 200, 10) }
+        #expect(!red.isEmpty && !green.isEmpty)
+        // Baseline on the left half, the job's image on the right.
+        #expect(red.allSatisfy { $0 % 60 < 30 } && green.allSatisfy { $0 % 60 >= 30 })
+    }
+
     @Test func keysChangeTheRequestAndStartAJob() {
         let engine = DiffusionEngine(loader: { throw DiTError.resourceMissing("not used") })
         var sent = 0

@@ -19,6 +19,10 @@ public final class DiffusionPanel: Panel {
     public private(set) var samplerIndex = 0
     public private(set) var guidance: Float = 3
     public private(set) var seed: UInt64 = 0
+    /// What the block linears run as (`w` cycles), and whether a job first samples the f32
+    /// baseline on the same noise to show both with their PSNR (`c`).
+    public private(set) var weights: DiTWeightsChoice = .f32
+    public private(set) var compare = false
 
     /// `send` runs an engine call off the UI thread (default: a detached task).
     public init(engine: DiffusionEngine,
@@ -37,7 +41,9 @@ public final class DiffusionPanel: Panel {
 
     public var helpLines: [(key: String, text: String)] {
         [("enter/g", "generate (n: new seed)"), ("left/right", "class"), ("up/down", "steps"),
-         ("s", "sampler"), ("+/-", "guidance"), ("x", "cancel")]
+         ("s", "sampler"), ("+/-", "guidance"),
+         ("w", "weights: f32 -> W8A8 -> W8A8-static -> W4A8 -> mixed 6.5 bpw"),
+         ("c", "compare with the f32 baseline on the same noise (PSNR, ms)"), ("x", "cancel")]
     }
 
     public func handle(_ key: KeyEvent) -> Bool {
@@ -51,6 +57,8 @@ public final class DiffusionPanel: Panel {
         case .char("+"), .char("="): guidance = min(10, guidance + 0.5)
         case .char("-"): guidance = max(0, guidance - 0.5)
         case .char("n"): seed &+= 1; start()
+        case .char("w"): weights = weights.next
+        case .char("c"): compare.toggle()
         case .enter, .char("g"): start()
         case .char("x"): let e = engine; send { await e.cancel() }
         default: return false
@@ -59,8 +67,8 @@ public final class DiffusionPanel: Panel {
     }
 
     private func start() {
-        let e = engine, r = request
-        send { await e.generate(r) }
+        let e = engine, r = request, w = weights, c = compare
+        send { await e.generate(r, weights: w, compare: c) }
     }
 
     public func render(into grid: inout CellGrid, rect: Rect, context: PanelContext) {
@@ -76,6 +84,12 @@ public final class DiffusionPanel: Panel {
         grid.put("  \(r.sampler.rawValue) \(r.sampler == .ddpm ? 999 : r.steps) steps  cfg \(String(format: "%.1f", r.guidance))  seed \(r.seed)",
                  x: x, y: y, style: dim, maxX: rect.maxX)
         y += 1
+        // The next job's settings; the running job's weights and their size once known.
+        var line = "weights \(weights.rawValue)" + (compare ? "  compare: on" : "")
+        if snap.weights != weights || snap.blockMiB == nil { line += "  (w: cycle, c: compare)" }
+        if snap.weights == weights, let mib = snap.blockMiB { line += String(format: "  blocks %.2f MiB", mib) }
+        grid.put(line, x: rect.x, y: y, style: weights == .f32 ? dim : text, maxX: rect.maxX)
+        y += 1
         let status: String
         switch snap.phase {
         case .idle: status = snap.classes.isEmpty ? "press enter (focused) to load the DiT and generate" : "ready: enter generates"
@@ -83,6 +97,8 @@ public final class DiffusionPanel: Panel {
         case .running: status = "step \(snap.step)/\(snap.steps)  " + String(format: "%.1f ms/step", snap.msPerStep)
         case .done: status = "done \(snap.steps) steps  " + String(format: "%.1f ms/step, %.0f ms/image", snap.msPerStep, snap.msTotal)
         case .cancelled: status = "cancelled at step \(snap.step)/\(snap.steps)"
+        case .preparing(let what): status = "\(snap.weights.rawValue): \(what)"
+        case .baseline: status = "sampling the f32 baseline for the comparison..."
         case .failed(let m): status = "error: \(m)"
         }
         x = grid.put(status, x: rect.x, y: y, style: snap.phase == .running ? text : dim, maxX: rect.maxX)
@@ -90,7 +106,22 @@ public final class DiffusionPanel: Panel {
         // Preview: as large as fits above a 4-row thumbnail strip (1 cell = 1x2 pixels).
         let stripRows = rect.height >= 16 ? 5 : 0
         let previewRows = max(0, rect.maxY - y - stripRows)
-        if let img = snap.preview, previewRows > 0 {
+        if let base = snap.baselineImage, previewRows > 2 {
+            // Side by side: the f32 baseline and this job's image, each labelled.
+            let half = (rect.width - 1) / 2, imgRows = previewRows - 1
+            let left = String(format: "f32 %.0f ms", snap.baselineMs ?? 0)
+            var right = snap.weights.rawValue
+            if snap.phase == .done { right += String(format: " %.0f ms", snap.msTotal) }
+            if let p = snap.psnr { right += p.isFinite ? String(format: "  PSNR %.1f dB", p) : "  identical" }
+            grid.put(left, x: rect.x, y: y, style: dim, maxX: rect.x + half)
+            grid.put(right, x: rect.x + half + 1, y: y, style: text, maxX: rect.maxX)
+            let fb = HalfBlockImage.fit(base, maxWidth: half, maxHeight: imgRows * 2)
+            HalfBlockImage.draw(fb, into: &grid, x: rect.x + max(0, (half - fb.width) / 2), y: y + 1)
+            if let img = snap.preview, snap.phase != .baseline {
+                let fi = HalfBlockImage.fit(img, maxWidth: half, maxHeight: imgRows * 2)
+                HalfBlockImage.draw(fi, into: &grid, x: rect.x + half + 1 + max(0, (half - fi.width) / 2), y: y + 1)
+            }
+        } else if let img = snap.preview, previewRows > 0 {
             let fitted = HalfBlockImage.fit(img, maxWidth: rect.width, maxHeight: previewRows * 2)
             let px = rect.x + max(0, (rect.width - fitted.width) / 2)
             HalfBlockImage.draw(fitted, into: &grid, x: px, y: y)
