@@ -10,6 +10,10 @@ public struct GenerationRequest: Equatable, Sendable {
     public var seed: UInt64
     /// DiTFastAttn modes per (step, block); nil = full attention everywhere.
     public var attention: DiTAttentionSchedule?
+    /// A searched timestep schedule (`Sampler.explicitTaus` / `orders`); nil = the sampler's
+    /// own spacing for `steps`.
+    public var taus: [Double]?
+    public var orders: [Int]?
 
     public init(classID: Int, sampler: SamplerKind = .dpmpp2m, steps: Int = 20, guidance: Float = 3, seed: UInt64 = 0,
                 attention: DiTAttentionSchedule? = nil) {
@@ -53,7 +57,9 @@ public struct ImageGenerator: Sendable {
         var rng = GaussianNoise(seed: r.seed)
         var x = rng.fill(model.config.imageFloats)
         var guided = GuidedDiT(model: model, classID: r.classID, guidance: r.guidance, attention: r.attention)
-        let sampler = Sampler(kind: r.sampler, steps: r.steps, schedule: guided.schedule)
+        var sampler = Sampler(kind: r.sampler, steps: r.steps, schedule: guided.schedule)
+        sampler.explicitTaus = r.taus
+        sampler.orders = r.orders
         let completed = sampler.run(&x, model: &guided, noise: &rng, shouldStop: shouldStop, onStep: onStep)
         let total = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
         let s = model.config.imageSize

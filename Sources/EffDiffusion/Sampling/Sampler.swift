@@ -47,6 +47,11 @@ public struct Sampler {
     public var spacing: TimeSpacing?
     /// DPM-Solver++ order cap: 1 turns 2M into first order (= DDIM).
     public var maxOrder: Int
+    /// Searched schedules (USF-style): the visited time indices themselves, tauMax down to 0
+    /// (overrides `steps` and `spacing` for DDIM and DPM-Solver++), and DPM-Solver++'s order
+    /// at each step (1 or 2; replaces the first/last-step defaults).
+    public var explicitTaus: [Double]?
+    public var orders: [Int]?
     public let schedule: NoiseSchedule
 
     public init(kind: SamplerKind, steps: Int, eta: Double = 0, spacing: TimeSpacing? = nil, maxOrder: Int = 2,
@@ -63,8 +68,8 @@ public struct Sampler {
     public var taus: [Double] {
         switch kind {
         case .ddpm: return schedule.taus(steps: schedule.timesteps - 1, spacing: .everyTimestep)
-        case .ddim: return schedule.taus(steps: steps, spacing: spacing ?? .uniformTime)
-        case .dpmpp2m: return schedule.taus(steps: steps, spacing: spacing ?? .uniformLogSNR)
+        case .ddim: return explicitTaus ?? schedule.taus(steps: steps, spacing: spacing ?? .uniformTime)
+        case .dpmpp2m: return explicitTaus ?? schedule.taus(steps: steps, spacing: spacing ?? .uniformLogSNR)
         }
     }
 
@@ -139,7 +144,8 @@ public struct SamplerCursor {
             let h = (log(aT) - log(sT)) - (log(aS) - log(sS))
             let cx = Float(sT / sS), cd = Float(-aT * expm1(-h))
             let lowerFinal = i == n - 1 && n < 15
-            if kind == .dpmpp2m, sampler.maxOrder >= 2, let ph = prevH, !lowerFinal {
+            let second = sampler.orders.map { i < $0.count && $0[i] >= 2 } ?? !lowerFinal
+            if kind == .dpmpp2m, sampler.maxOrder >= 2, let ph = prevH, second {
                 let k = Float(1 / (2 * (ph / h)))
                 for j in 0..<len { x[j] = cx * x[j] + cd * (x0[j] + k * (x0[j] - prevX0[j])) }
             } else {

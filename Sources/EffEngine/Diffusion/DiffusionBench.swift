@@ -19,9 +19,12 @@ public struct DiffusionBench {
         public var steps: Int?
         /// Integer block linears (nil: f32).
         public var quant: DiTQuant?
+        /// A searched timestep schedule (its steps replace `steps`).
+        public var schedule: TimestepSchedule?
         public init(name: String, kernels: DiTKernelPath = .dit, attention: DiTAttentionSchedule? = nil, steps: Int? = nil,
-                    quant: DiTQuant? = nil) {
+                    quant: DiTQuant? = nil, schedule: TimestepSchedule? = nil) {
             self.name = name; self.kernels = kernels; self.attention = attention; self.steps = steps; self.quant = quant
+            self.schedule = schedule
         }
     }
 
@@ -56,8 +59,12 @@ public struct DiffusionBench {
         var results = variants.map { VariantResult(name: $0.name, msPerImage: [], images: []) }
         func generate(_ v: Variant, _ input: (classID: Int, seed: UInt64)) -> GenerationResult {
             let g = ImageGenerator(model: DiT(weights: weights, kernels: v.kernels, quant: v.quant))
-            return g.generate(GenerationRequest(classID: input.classID, sampler: sampler, steps: v.steps ?? steps,
-                                                guidance: guidance, seed: input.seed, attention: v.attention))
+            var r = GenerationRequest(classID: input.classID, sampler: v.schedule == nil ? sampler : .dpmpp2m,
+                                      steps: v.schedule?.steps ?? v.steps ?? steps, guidance: guidance, seed: input.seed,
+                                      attention: v.attention)
+            r.taus = v.schedule?.taus
+            r.orders = v.schedule?.orders
+            return g.generate(r)
         }
         if let first = inputs.first { for v in variants { _ = generate(v, first) } }
         for (i, input) in inputs.enumerated() {

@@ -68,6 +68,13 @@ struct DiffuseBenchCommand: ParsableCommand {
                                discussion: "Scans each block matrix at Q8_0 and Q4_1 on the --calibration images (image MSE against f32 with only that matrix quantized), picks one format per matrix by an exact knapsack under each budget, and measures the plans beside uniform W4A8 (Q4_1 everywhere). Activations: dynamic 8-bit."))
     var mixedBits: String = ""
 
+    @Option(help: ArgumentHelp("Step counts for a USF-style timestep-schedule search, comma-separated (e.g. 5,8,10).",
+                               discussion: "For each count, searches where DPM-Solver++'s steps fall (in logSNR) and each step's order against 250-step DDIM on the --calibration images, then measures the searched schedule beside the default one with the same steps."))
+    var usf: String = ""
+
+    @Option(help: "Proposals per USF search.")
+    var usfIterations: Int = 60
+
     @Flag(help: "Print one JSON object.")
     var json = false
 
@@ -151,6 +158,35 @@ struct DiffuseBenchCommand: ParsableCommand {
                                   "scan_seconds": DiffusionBench.round3(sens.seconds)]
             }
         }
+        let usfSteps = try usf.split(separator: ",").map { t -> Int in
+            guard let n = Int(t.trimmingCharacters(in: .whitespaces)), (1...100).contains(n) else {
+                throw ValidationError("--usf: '\(t)' is not a step count in 1...100")
+            }
+            return n
+        }
+        guard (1...10_000).contains(usfIterations) else { throw ValidationError("--usf-iterations must be in 1...10000") }
+        if !usfSteps.isEmpty {
+            let inputs = DiTFastAttn.calibrationInputs(count: calibration, classes: c.numClasses)
+            log("USF: 250-step DDIM reference on \(calibration) calibration images ...")
+            let reference = TimestepScheduleSearch.reference(model: bundle.model, guidance: cfg, inputs: inputs)
+            for n in usfSteps {
+                let start = DispatchTime.now().uptimeNanoseconds
+                let found = TimestepScheduleSearch.search(model: bundle.model, steps: n, guidance: cfg, inputs: inputs,
+                                                          reference: reference, iterations: usfIterations)
+                let secs = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                log(String(format: "USF %d steps: MSE vs DDIM-250 %.5f (default schedule %.5f), %.1f s", n, found.error,
+                           found.defaultError, secs))
+                if !stepsList.split(separator: ",").contains(where: { Int($0.trimmingCharacters(in: .whitespaces)) == n }) {
+                    variants.append(.init(name: "\(kind.rawValue)-\(n)-steps", steps: n))
+                }
+                let name = "usf-\(n)-steps"
+                variants.append(.init(name: name, schedule: found))
+                w8a8Info[name] = ["steps": n, "taus": found.taus.map { DiffusionBench.round3($0) }, "orders": found.orders,
+                                  "calibration_mse_vs_ddim250": found.error,
+                                  "default_schedule_calibration_mse_vs_ddim250": found.defaultError,
+                                  "search_seconds": DiffusionBench.round3(secs)]
+            }
+        }
         var planInfo: [[String: Any]] = []
         func addPlan(_ plan: FastAttnPlan, name: String, searchSeconds: Double?) throws {
             let sched = try DiTFastAttn.schedule(plan, config: c, steps: evals)
@@ -200,7 +236,7 @@ struct DiffuseBenchCommand: ParsableCommand {
                 let core = p["attention_core_macs_per_image"] as? Int ?? 0, module = p["attention_module_macs_per_image"] as? Int ?? 0
                 rows[i]["attention_core_macs_fraction"] = DiffusionBench.round4(Double(core) / Double(full.core))
                 rows[i]["attention_module_macs_fraction"] = DiffusionBench.round4(Double(module) / Double(full.module))
-            } else if let v = variants.first(where: { $0.name == name }), let n = v.steps {
+            } else if let v = variants.first(where: { $0.name == name }), let n = v.steps ?? v.schedule?.steps {
                 let f = DiTAttentionSchedule.fullAttentionMACs(steps: Sampler(kind: kind, steps: n, schedule: samplerValue.schedule).evaluations, config: c)
                 rows[i]["steps"] = n
                 rows[i]["attention_core_macs_per_image"] = f.core
