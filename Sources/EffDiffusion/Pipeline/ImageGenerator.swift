@@ -69,3 +69,52 @@ public struct ImageGenerator: Sendable {
                                 attentionFallbacks: guided.attentionFallbacks)
     }
 }
+
+/// A model schedule (OMS-DPM): several DiTs trained for the same data and noise schedule,
+/// one chosen per sampler step, behind one `DataPredictor`.
+public struct ModelScheduledDiT: DataPredictor {
+    private var guided: [GuidedDiT]
+    /// Index into the models for every step (the last entry repeats past the end).
+    public let perStep: [Int]
+    public private(set) var step = 0
+
+    public var evaluations: Int { step }
+    public var forwardSeconds: Double { guided.reduce(0) { $0 + $1.forwardSeconds } }
+
+    public init(models: [DiT], perStep: [Int], classID: Int, guidance: Float) {
+        precondition(!models.isEmpty && !perStep.isEmpty && perStep.allSatisfy { models.indices.contains($0) },
+                     "ModelScheduledDiT: a step names a missing model")
+        let c = models[0].config
+        precondition(models.allSatisfy {
+            $0.config.imageFloats == c.imageFloats && $0.config.timesteps == c.timesteps
+                && $0.config.prediction == c.prediction && $0.config.numClasses == c.numClasses
+        }, "ModelScheduledDiT: models differ in image, timesteps, prediction or classes")
+        guided = models.map { GuidedDiT(model: $0, classID: classID, guidance: guidance) }
+        self.perStep = perStep
+    }
+
+    public mutating func predictX0(_ x: [Float], tau: Double, into x0: inout [Float]) {
+        let m = perStep[min(step, perStep.count - 1)]
+        guided[m].predictX0(x, tau: tau, into: &x0)
+        step += 1
+    }
+}
+
+extension ImageGenerator {
+    /// Generates `r` with `models[perStep[i]]` at step i (OMS-DPM); no attention schedule.
+    public static func generate(_ r: GenerationRequest, models: [DiT], perStep: [Int]) -> GenerationResult {
+        let start = DispatchTime.now().uptimeNanoseconds
+        var rng = GaussianNoise(seed: r.seed)
+        var x = rng.fill(models[0].config.imageFloats)
+        var predictor = ModelScheduledDiT(models: models, perStep: perStep, classID: r.classID, guidance: r.guidance)
+        var sampler = Sampler(kind: r.sampler, steps: r.steps, schedule: NoiseSchedule(cosineWithTimesteps: models[0].config.timesteps))
+        sampler.explicitTaus = r.taus
+        sampler.orders = r.orders
+        sampler.run(&x, model: &predictor, noise: &rng)
+        let total = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+        let s = models[0].config.imageSize
+        return GenerationResult(planar: x, image: RGBImage(planar: x, width: s, height: s),
+                                evaluations: predictor.evaluations, totalMilliseconds: total,
+                                forwardMilliseconds: predictor.forwardSeconds * 1000)
+    }
+}

@@ -21,10 +21,14 @@ public struct DiffusionBench {
         public var quant: DiTQuant?
         /// A searched timestep schedule (its steps replace `steps`).
         public var schedule: TimestepSchedule?
+        /// A model schedule: `models[perStep[i]]` at step i (OMS-DPM); the bench's weights
+        /// are not used then.
+        public var models: [DiT]?
+        public var perStep: [Int]?
         public init(name: String, kernels: DiTKernelPath = .dit, attention: DiTAttentionSchedule? = nil, steps: Int? = nil,
-                    quant: DiTQuant? = nil, schedule: TimestepSchedule? = nil) {
+                    quant: DiTQuant? = nil, schedule: TimestepSchedule? = nil, models: [DiT]? = nil, perStep: [Int]? = nil) {
             self.name = name; self.kernels = kernels; self.attention = attention; self.steps = steps; self.quant = quant
-            self.schedule = schedule
+            self.schedule = schedule; self.models = models; self.perStep = perStep
         }
     }
 
@@ -64,6 +68,9 @@ public struct DiffusionBench {
                                       attention: v.attention)
             r.taus = v.schedule?.taus
             r.orders = v.schedule?.orders
+            if let models = v.models, let perStep = v.perStep {
+                return ImageGenerator.generate(r, models: models, perStep: perStep)
+            }
             return g.generate(r)
         }
         if let first = inputs.first { for v in variants { _ = generate(v, first) } }

@@ -75,6 +75,10 @@ struct DiffuseBenchCommand: ParsableCommand {
     @Option(help: "Proposals per USF search.")
     var usfIterations: Int = 60
 
+    @Option(help: ArgumentHelp("Time budgets for an OMS-DPM-style model schedule, as fractions of the baseline model's time, comma-separated (e.g. 0.8,0.6).",
+                               discussion: "Chooses dit-small or dit-base at every step: each step's cost of running dit-small is measured on the --calibration images (image MSE against dit-base everywhere) and an exact knapsack minimizes the summed cost under each budget. Needs --model dit-base."))
+    var oms: String = ""
+
     @Flag(help: "Print one JSON object.")
     var json = false
 
@@ -187,6 +191,38 @@ struct DiffuseBenchCommand: ParsableCommand {
                                   "search_seconds": DiffusionBench.round3(secs)]
             }
         }
+        let omsBudgets = try oms.split(separator: ",").map { t -> Double in
+            guard let f = Double(t.trimmingCharacters(in: .whitespaces)), f > 0, f <= 1 else {
+                throw ValidationError("--oms: '\(t)' is not a time fraction in (0, 1]")
+            }
+            return f
+        }
+        if !omsBudgets.isEmpty {
+            guard model == "dit-base" else { throw ValidationError("--oms schedules dit-small under dit-base: use --model dit-base") }
+            let small: DiTBundle
+            do { small = try DiTBundle.bundled("dit-small") } catch let e as DiTError { throw ValidationErrorParagraph(e.description) }
+            let models = [(name: "dit-base", model: bundle.model), (name: "dit-small", model: small.model)]
+            log("OMS: per-step dit-small cost on \(calibration) calibration images ...")
+            let start = DispatchTime.now().uptimeNanoseconds
+            let found: [ModelSchedule]
+            do {
+                found = try ModelScheduleSearch.search(models: models, steps: evals, guidance: cfg,
+                                                       inputs: DiTFastAttn.calibrationInputs(count: calibration, classes: c.numClasses),
+                                                       timeFractions: omsBudgets)
+            } catch let e as BitAllocator.AllocationError { throw ValidationErrorParagraph("--oms: \(e.description)") }
+            let secs = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            let smallOnly = "dit-small-\(evals)-steps"
+            variants.append(.init(name: smallOnly, models: models.map(\.model), perStep: [1]))
+            w8a8Info[smallOnly] = ["model_schedule": String(repeating: "s", count: evals)]
+            for (f, sched) in zip(omsBudgets, found) {
+                let name = "oms-\(f)-time"
+                variants.append(.init(name: name, models: models.map(\.model), perStep: sched.perStep))
+                w8a8Info[name] = ["model_schedule": sched.map, "ms_per_evaluation": sched.msPerEvaluation.map { DiffusionBench.round3($0) },
+                                  "predicted_time_fraction": DiffusionBench.round3(sched.predictedTimeFraction),
+                                  "predicted_mse_sum": sched.predictedError, "search_seconds": DiffusionBench.round3(secs)]
+                log("OMS \(f): \(sched.map) (predicted time \(DiffusionBench.round3(sched.predictedTimeFraction)))")
+            }
+        }
         var planInfo: [[String: Any]] = []
         func addPlan(_ plan: FastAttnPlan, name: String, searchSeconds: Double?) throws {
             let sched = try DiTFastAttn.schedule(plan, config: c, steps: evals)
@@ -272,11 +308,12 @@ struct DiffuseBenchCommand: ParsableCommand {
             }
             for r in rows {
                 let bytes = r["block_linear_bytes"] as? Int ?? fullBlockBytes
+                let mib = r["model_schedule"] == nil ? String(format: " %10.2f", Double(bytes) / 1_048_576) : lpad("-", 11)
                 print(pad(r["name"] as? String ?? "", 28)
-                      + String(format: " %10.1f %7.2fx %9.2f %8.4f %8.0f%% %10.2f",
+                      + String(format: " %10.1f %7.2fx %9.2f %8.4f %8.0f%%",
                                r["ms_per_image_median"] as? Double ?? 0, r["speedup_vs_baseline"] as? Double ?? 0,
                                r["psnr_db_mean"] as? Double ?? 0, r["ssim_mean"] as? Double ?? 0,
-                               100 * (r["attention_module_macs_fraction"] as? Double ?? 0), Double(bytes) / 1_048_576))
+                               100 * (r["attention_module_macs_fraction"] as? Double ?? 0)) + mib)
             }
         }
     }
