@@ -26,7 +26,7 @@
 
 struct eff_pool {
     int nth;
-    int spin_us;
+    _Atomic int spin_us;  // read by parked workers while eff_pool_set_spin may write it
     uint32_t generation;  // caller-side copy of the current generation
     pthread_t *threads;
     eff_task_fn fn;
@@ -80,7 +80,7 @@ static void *eff_worker_main(void *p) {
     free(p);
     uint32_t seen = 0;  // generation at creation: a task posted before this thread starts still runs
     for (;;) {
-        long long deadline = eff_now_us() + pool->spin_us;
+        long long deadline = eff_now_us() + atomic_load_explicit(&pool->spin_us, memory_order_relaxed);
         unsigned iter = 0;
         uint32_t gen;
         while ((gen = EFF_GEN(atomic_load_explicit(&pool->work, memory_order_acquire))) == seen &&
@@ -107,9 +107,9 @@ eff_pool *eff_pool_create(int nthreads) {
     eff_pool *pool = calloc(1, sizeof(eff_pool));
     if (!pool) return NULL;
     pool->nth = 1;
-    pool->spin_us = 100;
+    atomic_init(&pool->spin_us, 100);
     const char *spin = getenv("EFFTERM_POOL_SPIN_US");
-    if (spin) pool->spin_us = atoi(spin);
+    if (spin) atomic_store(&pool->spin_us, atoi(spin));
     pthread_mutex_init(&pool->mu, NULL);
     pthread_cond_init(&pool->cv, NULL);
     pthread_cond_init(&pool->done_cv, NULL);
@@ -145,7 +145,9 @@ void eff_pool_destroy(eff_pool *pool) {
 
 int eff_pool_threads(const eff_pool *pool) { return pool ? pool->nth : 1; }
 
-void eff_pool_set_spin(eff_pool *pool, int spin_us) { if (pool) pool->spin_us = spin_us < 0 ? 0 : spin_us; }
+void eff_pool_set_spin(eff_pool *pool, int spin_us) {
+    if (pool) atomic_store_explicit(&pool->spin_us, spin_us < 0 ? 0 : spin_us, memory_order_relaxed);
+}
 
 void eff_pool_run(eff_pool *pool, eff_task_fn fn, void *ctx, int nchunks) {
     if (nchunks <= 0) return;
@@ -171,7 +173,7 @@ void eff_pool_run(eff_pool *pool, eff_task_fn fn, void *ctx, int nchunks) {
     eff_claim_chunks(pool, gen);
     // Wait for chunks other threads still hold: spin briefly, then park (on a busy machine
     // spinning would burn the very CPU time the descheduled worker needs).
-    const long long deadline = eff_now_us() + pool->spin_us;
+    const long long deadline = eff_now_us() + atomic_load_explicit(&pool->spin_us, memory_order_relaxed);
     unsigned iter = 0;
     while (atomic_load_explicit(&pool->completed, memory_order_acquire) != nchunks) {
         EFF_PAUSE();

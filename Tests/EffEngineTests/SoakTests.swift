@@ -78,8 +78,12 @@ struct SoakTests {
                      Double(lowRSS) / 1_048_576, Double(peakRSS) / 1_048_576,
                      100 * (Double(peakRSS) / Double(baselineRSS) - 1), baselineFDs, peakFDs, endFDs))
         #expect(warnings.isEmpty, "\(warnings.prefix(5))")
-        #expect(Double(peakRSS) <= 1.10 * Double(baselineRSS), "resident memory grew more than 10% after warm-up")
-        #expect(Double(lowRSS) >= 0.90 * Double(baselineRSS))
+        // Under ASan / TSan, RSS is mostly the sanitizer's shadow memory and quarantine, which
+        // grow and shrink on their own schedule: the memory bound means nothing there.
+        if ProcessInfo.processInfo.environment["EFFTERM_SANITIZER"] == nil {
+            #expect(Double(peakRSS) <= 1.10 * Double(baselineRSS), "resident memory grew more than 10% after warm-up")
+            #expect(Double(lowRSS) >= 0.90 * Double(baselineRSS))
+        }
         #expect(peakFDs <= baselineFDs + 2 && endFDs <= baselineFDs, "file descriptors grew")
 
         // Every turn is on disk, in order, in its session's transcript.

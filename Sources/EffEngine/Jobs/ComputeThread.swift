@@ -24,11 +24,33 @@ public enum ComputeThread {
 
     /// Runs `body` on a new thread and suspends the caller (not blocking a pool thread)
     /// until it finishes.
+    ///
+    /// The result crosses back through a lock, so whatever `body` wrote is ordered before
+    /// whatever the caller does next by a mutex that ThreadSanitizer sees (a continuation's
+    /// resume alone left TSan reporting the caller's later reads of state `body` wrote,
+    /// e.g. a backend's KV format after `setKVFormat`, as races).
     public static func run<T: Sendable>(name: String, _ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { (cont: CheckedContinuation<T, Error>) in
+        let handoff = Handoff<T>()
+        await withCheckedContinuation { (cont: CheckedContinuation<Void, Never>) in
             start(name: name) {
-                do { cont.resume(returning: try body()) } catch { cont.resume(throwing: error) }
+                handoff.put(Result { try body() })
+                cont.resume()
             }
         }
+        return try handoff.take().get()
+    }
+}
+
+/// One result passed from a compute thread to the task waiting for it, under a lock.
+private final class Handoff<T: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var result: Result<T, Error>?
+
+    func put(_ r: Result<T, Error>) { lock.lock(); result = r; lock.unlock() }
+
+    func take() -> Result<T, Error> {
+        lock.lock(); defer { lock.unlock() }
+        guard let result else { preconditionFailure("ComputeThread.run resumed before its body finished") }
+        return result
     }
 }
