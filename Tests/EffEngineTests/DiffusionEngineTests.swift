@@ -47,6 +47,22 @@ import Testing
         #expect(DiTWeightsChoice.f32.next == .w8a8 && DiTWeightsChoice.mixed.next == .f32)
     }
 
+    /// A USF schedule and a DiTFastAttn plan are searched on first use for the job's steps;
+    /// the plan's map and the schedule's note reach the snapshot, and the comparison still
+    /// samples the plain f32 baseline.
+    @Test func usfScheduleAndFastAttnPlanAreSearchedAndShown() async throws {
+        let engine = DiffusionEngine()
+        let r = GenerationRequest(classID: 6, sampler: .dpmpp2m, steps: 6, guidance: 3, seed: 8)
+        await engine.generate(r, compare: true, attention: .fastAttn, schedule: .usf)
+        let s = await wait(engine, seconds: 600) { $0.phase == .done || { if case .failed = $0.phase { return true } else { return false } }($0) }
+        #expect(s.phase == .done, "\(s.phase)")
+        #expect(s.planMap?.count == 6 && s.planMap?.allSatisfy { $0.count == 6 } == true, "\(s.planMap ?? [])")
+        #expect(s.scheduleNote?.hasPrefix("USF 6 steps") == true, "\(s.scheduleNote ?? "")")
+        let f32 = ImageGenerator(model: try DiTBundle.bundled().model).generate(r)
+        #expect(s.baselineImage == f32.image)
+        #expect((s.psnr ?? 0) > 10 && (s.psnr ?? 0) < 100)
+    }
+
     @Test func cancelStopsBetweenSteps() async {
         let engine = DiffusionEngine()
         // 1000 ancestral steps take seconds even in release, so the cancel lands mid-run

@@ -44,10 +44,17 @@ import Testing
         let panel = DiffusionPanel(engine: engine, send: { _ in })
         #expect(panel.handle(.char("w")) && panel.weights == .w8a8)
         #expect(panel.handle(.char("c")) && panel.compare)
+        #expect(panel.handle(.char("a")) && panel.attention == .fastAttn)
+        #expect(panel.handle(.char("u")) && panel.schedule == .usf)
+        snap.attention = .fastAttn; snap.schedule = .usf
+        snap.planMap = ["FFSSWF", "FSSSFF"]; snap.scheduleNote = "USF 20 steps: error vs DDIM-250 0.0012 (default 0.0030)"
+        engine.snapshots.publish(snap)
         var grid = CellGrid(width: 60, height: 24)
         panel.render(into: &grid, rect: Rect(x: 0, y: 0, width: 60, height: 24), context: context())
         let text = grid.text()
         #expect(text.contains("weights W8A8  compare: on  blocks 1.79 MiB"), "\(text)")
+        #expect(text.contains("attn DiTFastAttn-0.05  timesteps USF") && text.contains("USF 20 steps: error"), "\(text)")
+        #expect(text.contains("b0 FFSSWF") && text.contains("b1 FSSSFF"), "\(text)")
         #expect(text.contains("f32 140 ms") && text.contains("W8A8 97 ms  PSNR 46.9 dB"), "\(text)")
         let red = grid.cells.indices.filter { grid.cells[$0].char == HalfBlockImage.upperHalf && grid.cells[$0].style.fg == .rgb(200, 10, 10) }
         let green = grid.cells.indices.filter { grid.cells[$0].char == HalfBlockImage.upperHalf && grid.cells[$0].style.fg == .rgb(10, 200, 10) }

@@ -1,5 +1,6 @@
 import EffCore
 import EffDiffusion
+import EffTechniques
 import Foundation
 
 /// What the diff panel draws: the job's settings, its progress and the step previews.
@@ -36,8 +37,44 @@ public struct DiffusionSnapshot: Sendable {
     public var baselineImage: RGBImage?
     public var baselineMs: Double?
     public var psnr: Double?
+    /// The job's attention plan and timestep schedule, the plan's map (one row of
+    /// `FastAttnStrategy` glyphs per block, one column per step) and a note on the schedule.
+    public var attention: DiTAttentionChoice = .full
+    public var schedule: DiTScheduleChoice = .solver
+    public var planMap: [String]?
+    public var scheduleNote: String?
 
     public init() {}
+}
+
+/// DiTFastAttn in the diff panel: full attention, or a plan searched on first use for the
+/// job's sampler and steps at a threshold δ.
+public enum DiTAttentionChoice: String, CaseIterable, Sendable {
+    case full
+    case fastAttn = "DiTFastAttn-0.05"
+    case fastAttnAggressive = "DiTFastAttn-0.15"
+
+    public var delta: Double? {
+        switch self {
+        case .full: return nil
+        case .fastAttn: return 0.05
+        case .fastAttnAggressive: return 0.15
+        }
+    }
+
+    public var next: DiTAttentionChoice {
+        let all = Self.allCases
+        return all[(all.firstIndex(of: self)! + 1) % all.count]
+    }
+}
+
+/// The timesteps in the diff panel: the sampler's own spacing, or a USF-style schedule
+/// searched on first use for DPM-Solver++ at the job's step count.
+public enum DiTScheduleChoice: String, CaseIterable, Sendable {
+    case solver = "default"
+    case usf = "USF"
+
+    public var next: DiTScheduleChoice { self == .solver ? .usf : .solver }
 }
 
 /// What the DiT's transformer-block linears run as in the diff panel (`DiTQuant`).
@@ -58,10 +95,42 @@ public enum DiTWeightsChoice: String, CaseIterable, Sendable {
     }
 }
 
-/// Quantized weights built once per choice and model (calibration and scans are slow).
+/// Quantized weights, attention plans and schedules, built once per choice (calibration,
+/// scans and searches are slow).
 final class DiTQuantCache: @unchecked Sendable {
     private let lock = NSLock()
     private var built: [DiTWeightsChoice: DiTQuant] = [:]
+    private var plans: [String: FastAttnPlan] = [:]
+    private var schedules: [Int: TimestepSchedule] = [:]
+
+    /// The DiTFastAttn plan at `delta` for this sampler and step count, searched on first use
+    /// on 4 calibration images.
+    func plan(delta: Double, sampler: Sampler, model: DiT, status: (String) -> Void) -> FastAttnPlan {
+        let key = "\(delta) \(sampler.kind.rawValue) \(sampler.evaluations) \(sampler.explicitTaus.map { "\($0)" } ?? "") \(sampler.orders.map { "\($0)" } ?? "")"
+        if let p = lock.withLock({ plans[key] }) { return p }
+        let inputs = DiTFastAttn.calibrationInputs(count: 4, classes: model.config.numClasses)
+        let found = DiTFastAttn.search(model: model, modelName: "dit", sampler: sampler, guidance: 3, window: 8, delta: delta,
+                                       inputs: inputs) { done, total in
+            status("searching the DiTFastAttn plan (delta \(delta)) \(done)/\(total)...")
+        }
+        lock.withLock { plans[key] = found.plan }
+        return found.plan
+    }
+
+    /// The USF-style schedule for `steps` DPM-Solver++ steps, searched on first use against
+    /// 250-step DDIM on 2 calibration images.
+    func schedule(steps: Int, model: DiT, status: (String) -> Void) -> TimestepSchedule {
+        if let s = lock.withLock({ schedules[steps] }) { return s }
+        let inputs = Array(DiTFastAttn.calibrationInputs(count: 2, classes: model.config.numClasses))
+        status("USF: 250-step DDIM reference on 2 images...")
+        let reference = TimestepScheduleSearch.reference(model: model, guidance: 3, inputs: inputs)
+        let found = TimestepScheduleSearch.search(model: model, steps: steps, guidance: 3, inputs: inputs,
+                                                  reference: reference, iterations: 40) { done, total in
+            status("USF: searching \(steps)-step timesteps \(done)/\(total)...")
+        }
+        lock.withLock { schedules[steps] = found }
+        return found
+    }
 
     /// The weights for `choice` (nil: f32), built on first use; `status` names slow stages.
     func quant(_ choice: DiTWeightsChoice, weights: DiTWeights, status: (String) -> Void) throws -> DiTQuant? {
@@ -123,7 +192,8 @@ public actor DiffusionEngine {
 
     /// Starts generating `request` with `weights`, cancelling any job in flight; with
     /// `compare`, samples the f32 baseline on the same noise first and reports the PSNR.
-    public func generate(_ request: GenerationRequest, weights: DiTWeightsChoice = .f32, compare: Bool = false) {
+    public func generate(_ request: GenerationRequest, weights: DiTWeightsChoice = .f32, compare: Bool = false,
+                         attention: DiTAttentionChoice = .full, schedule: DiTScheduleChoice = .solver) {
         cancelFlag?.cancel()
         guard load(), let bundle else { return }
         let flag = CancellationFlag()
@@ -138,6 +208,7 @@ public actor DiffusionEngine {
             $0.phase = .running; $0.request = request; $0.step = 0; $0.steps = sampler.evaluations
             $0.thumbnails = []; $0.msPerStep = 0; $0.msTotal = 0
             $0.weights = weights; $0.blockMiB = nil; $0.baselineImage = nil; $0.baselineMs = nil; $0.psnr = nil
+            $0.attention = attention; $0.schedule = schedule; $0.planMap = nil; $0.scheduleNote = nil
         }
         let job = assigned
         let cache = quantCache
@@ -155,6 +226,34 @@ public actor DiffusionEngine {
                 acc + DiTBlockMatrix.allCases.reduce(0) { $0 + b[$1].rows * b[$1].cols * 4 }
             }) / 1_048_576
             box.update { if $0.job == job { $0.blockMiB = mib } }
+            let status: (String) -> Void = { text in box.update { if $0.job == job { $0.phase = .preparing(text) } } }
+            // The accelerated request: a searched schedule (DPM-Solver++ only), then an
+            // attention plan for its steps.
+            var fast = request
+            if schedule == .usf {
+                if request.sampler == .dpmpp2m {
+                    let found = cache.schedule(steps: request.steps, model: bundle.model, status: status)
+                    fast.taus = found.taus; fast.orders = found.orders
+                    let note = String(format: "USF %d steps: error vs DDIM-250 %.4f (default %.4f)", found.steps,
+                                      found.error, found.defaultError)
+                    box.update { if $0.job == job { $0.scheduleNote = note } }
+                } else {
+                    box.update { if $0.job == job { $0.scheduleNote = "USF schedules are for dpmpp2m: default timesteps" } }
+                }
+            }
+            if let delta = attention.delta, !flag.isCancelled {
+                var s = Sampler(kind: fast.sampler, steps: fast.steps, schedule: NoiseSchedule(cosineWithTimesteps: bundle.config.timesteps))
+                s.explicitTaus = fast.taus; s.orders = fast.orders
+                let plan = cache.plan(delta: delta, sampler: s, model: bundle.model, status: status)
+                do {
+                    fast.attention = try DiTFastAttn.schedule(plan, config: bundle.config, steps: s.evaluations)
+                    box.update { if $0.job == job { $0.planMap = plan.map } }
+                } catch {
+                    box.update { if $0.job == job { $0.phase = .failed("DiTFastAttn plan: \(error)") } }
+                    return
+                }
+            }
+            box.update { if $0.job == job { $0.phase = .running } }
             var baseline: GenerationResult?
             if compare {
                 box.update { if $0.job == job { $0.phase = .baseline } }
@@ -171,7 +270,7 @@ public actor DiffusionEngine {
             }
             let generator = ImageGenerator(model: DiT(weights: bundle.weights, kernels: bundle.model.kernels, quant: quant))
             let start = DispatchTime.now().uptimeNanoseconds
-            let result = generator.generate(request, shouldStop: { flag.isCancelled }) { step in
+            let result = generator.generate(fast, shouldStop: { flag.isCancelled }) { step in
                 let img = RGBImage(planar: step.x0, width: size, height: size)
                 let ms = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
                 guard !flag.isCancelled else { return }

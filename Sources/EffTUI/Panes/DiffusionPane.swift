@@ -23,6 +23,9 @@ public final class DiffusionPanel: Panel {
     /// baseline on the same noise to show both with their PSNR (`c`).
     public private(set) var weights: DiTWeightsChoice = .f32
     public private(set) var compare = false
+    /// DiTFastAttn plan (`a` cycles) and timestep schedule (`u` toggles USF).
+    public private(set) var attention: DiTAttentionChoice = .full
+    public private(set) var schedule: DiTScheduleChoice = .solver
 
     /// `send` runs an engine call off the UI thread (default: a detached task).
     public init(engine: DiffusionEngine,
@@ -43,6 +46,8 @@ public final class DiffusionPanel: Panel {
         [("enter/g", "generate (n: new seed)"), ("left/right", "class"), ("up/down", "steps"),
          ("s", "sampler"), ("+/-", "guidance"),
          ("w", "weights: f32 -> W8A8 -> W8A8-static -> W4A8 -> mixed 6.5 bpw"),
+         ("a", "attention: full -> DiTFastAttn 0.05 -> 0.15 (plan searched on first use, map shown)"),
+         ("u", "timesteps: default <-> USF-searched (dpmpp2m)"),
          ("c", "compare with the f32 baseline on the same noise (PSNR, ms)"), ("x", "cancel")]
     }
 
@@ -58,6 +63,8 @@ public final class DiffusionPanel: Panel {
         case .char("-"): guidance = max(0, guidance - 0.5)
         case .char("n"): seed &+= 1; start()
         case .char("w"): weights = weights.next
+        case .char("a"): attention = attention.next
+        case .char("u"): schedule = schedule.next
         case .char("c"): compare.toggle()
         case .enter, .char("g"): start()
         case .char("x"): let e = engine; send { await e.cancel() }
@@ -67,8 +74,8 @@ public final class DiffusionPanel: Panel {
     }
 
     private func start() {
-        let e = engine, r = request, w = weights, c = compare
-        send { await e.generate(r, weights: w, compare: c) }
+        let e = engine, r = request, w = weights, c = compare, a = attention, u = schedule
+        send { await e.generate(r, weights: w, compare: c, attention: a, schedule: u) }
     }
 
     public func render(into grid: inout CellGrid, rect: Rect, context: PanelContext) {
@@ -88,8 +95,17 @@ public final class DiffusionPanel: Panel {
         var line = "weights \(weights.rawValue)" + (compare ? "  compare: on" : "")
         if snap.weights != weights || snap.blockMiB == nil { line += "  (w: cycle, c: compare)" }
         if snap.weights == weights, let mib = snap.blockMiB { line += String(format: "  blocks %.2f MiB", mib) }
-        grid.put(line, x: rect.x, y: y, style: weights == .f32 ? dim : text, maxX: rect.maxX)
+        let plain = weights == .f32 && attention == .full && schedule == .solver
+        grid.put(line, x: rect.x, y: y, style: plain ? dim : text, maxX: rect.maxX)
         y += 1
+        if attention != .full || schedule != .solver {
+            grid.put("attn \(attention.rawValue)  timesteps \(schedule.rawValue)", x: rect.x, y: y, style: text, maxX: rect.maxX)
+            y += 1
+        }
+        if let note = snap.scheduleNote, snap.schedule == schedule, schedule == .usf {
+            grid.put(note, x: rect.x, y: y, style: dim, maxX: rect.maxX)
+            y += 1
+        }
         let status: String
         switch snap.phase {
         case .idle: status = snap.classes.isEmpty ? "press enter (focused) to load the DiT and generate" : "ready: enter generates"
@@ -102,7 +118,22 @@ public final class DiffusionPanel: Panel {
         case .failed(let m): status = "error: \(m)"
         }
         x = grid.put(status, x: rect.x, y: y, style: snap.phase == .running ? text : dim, maxX: rect.maxX)
-        y += 2
+        y += 1
+        // The DiTFastAttn plan: one row per block, one column per step (F full, W window +
+        // residual, C CFG-shared, w both, S step-shared), when the panel has room for it.
+        if let map = snap.planMap, snap.attention == attention, rect.height >= 14 + map.count {
+            for (l, row) in map.enumerated() {
+                let label = "b\(l) "
+                let x0 = grid.put(label, x: rect.x, y: y, style: dim, maxX: rect.maxX)
+                var cx = x0
+                for ch in row where cx < rect.maxX {
+                    let st = ch == "F" ? dim : ch == "S" ? Style(fg: t[.title], bg: bg) : text
+                    cx = grid.put(String(ch), x: cx, y: y, style: st, maxX: rect.maxX)
+                }
+                y += 1
+            }
+        }
+        y += 1
         // Preview: as large as fits above a 4-row thumbnail strip (1 cell = 1x2 pixels).
         let stripRows = rect.height >= 16 ? 5 : 0
         let previewRows = max(0, rect.maxY - y - stripRows)

@@ -69,7 +69,7 @@ struct DiffuseBenchCommand: ParsableCommand {
     var mixedBits: String = ""
 
     @Option(help: ArgumentHelp("Step counts for a USF-style timestep-schedule search, comma-separated (e.g. 5,8,10).",
-                               discussion: "For each count, searches where DPM-Solver++'s steps fall (in logSNR) and each step's order against 250-step DDIM on the --calibration images, then measures the searched schedule beside the default one with the same steps."))
+                               discussion: "For each count, searches where DPM-Solver++'s steps fall (in logSNR) and each step's order against 250-step DDIM on the --calibration images, then measures the searched schedule beside the default one with the same steps (and, with --w8a8, the schedule with W8A8 block linears: the techniques stacked)."))
     var usf: String = ""
 
     @Option(help: "Proposals per USF search.")
@@ -189,6 +189,13 @@ struct DiffuseBenchCommand: ParsableCommand {
                                   "calibration_mse_vs_ddim250": found.error,
                                   "default_schedule_calibration_mse_vs_ddim250": found.defaultError,
                                   "search_seconds": DiffusionBench.round3(secs)]
+                // Stacked: the searched schedule with W8A8 (dynamic) block linears.
+                if let q = variants.first(where: { $0.name == "w8a8-dynamic" })?.quant {
+                    let combined = "usf-\(n)-steps+w8a8"
+                    variants.append(.init(name: combined, quant: q, schedule: found))
+                    w8a8Info[combined] = ["steps": n, "block_linear_bytes": q.blockBytes, "block_linear_f32_bytes": q.floatBytes,
+                                          "combines": ["usf-\(n)-steps", "w8a8-dynamic"]]
+                }
             }
         }
         let omsBudgets = try oms.split(separator: ",").map { t -> Double in
