@@ -1,6 +1,7 @@
 // Matrix kernels with AVX2/FMA/F16C intrinsics; AVX-VNNI and AVX-512 (F, BW, VNNI; the
 // quantized tiles over packed weights only) behind run-time checks. Layouts follow ggml's
 // blocks, plus the x8 packing below; see CEffKernels.h.
+#include <stdatomic.h>
 #include "CEffKernels.h"
 #include "simd.h"
 #include <immintrin.h>
@@ -170,21 +171,35 @@ static void eff_fill_nan(int rowBegin, int rowEnd, int nTokens, float *y, int ld
 #include "matmul512_body.h"
 #pragma clang attribute pop
 
-static int g_use_vnni = -1;
-static int g_use_avx512 = -1;
+// The ISA switches: -1 until first use (then the CPU's answer) or until --isa sets them.
+// Atomic: every worker reads them and the first calls may initialise them concurrently.
+static _Atomic int g_use_vnni = -1;
+static _Atomic int g_use_avx512 = -1;
 
-void eff_set_use_vnni(int on) { g_use_vnni = on && eff_cpu_has_avx_vnni() ? 1 : 0; }
+void eff_set_use_vnni(int on) { atomic_store_explicit(&g_use_vnni, on && eff_cpu_has_avx_vnni() ? 1 : 0, memory_order_relaxed); }
 
-void eff_set_use_avx512(int on) { g_use_avx512 = on && eff_cpu_has_avx512_vnni() ? 1 : 0; }
+void eff_set_use_avx512(int on) {
+    atomic_store_explicit(&g_use_avx512, on && eff_cpu_has_avx512_vnni() ? 1 : 0, memory_order_relaxed);
+}
 
 static inline int use_vnni(void) {
-    if (g_use_vnni < 0) g_use_vnni = eff_cpu_has_avx_vnni();
-    return g_use_vnni;
+    int v = atomic_load_explicit(&g_use_vnni, memory_order_relaxed);
+    if (v < 0) {
+        int expected = -1;
+        v = eff_cpu_has_avx_vnni();
+        if (!atomic_compare_exchange_strong(&g_use_vnni, &expected, v)) v = expected;
+    }
+    return v;
 }
 
 static inline int use_avx512(void) {
-    if (g_use_avx512 < 0) g_use_avx512 = eff_cpu_has_avx512_vnni();
-    return g_use_avx512;
+    int v = atomic_load_explicit(&g_use_avx512, memory_order_relaxed);
+    if (v < 0) {
+        int expected = -1;
+        v = eff_cpu_has_avx512_vnni();
+        if (!atomic_compare_exchange_strong(&g_use_avx512, &expected, v)) v = expected;
+    }
+    return v;
 }
 
 int eff_using_vnni(void) { return use_vnni(); }
