@@ -97,15 +97,17 @@ public enum DiTWeightsChoice: String, CaseIterable, Sendable {
 
 /// Quantized weights, attention plans and schedules, built once per choice (calibration,
 /// scans and searches are slow).
-final class DiTQuantCache: @unchecked Sendable {
+public final class DiTQuantCache: @unchecked Sendable {
     private let lock = NSLock()
     private var built: [DiTWeightsChoice: DiTQuant] = [:]
     private var plans: [String: FastAttnPlan] = [:]
     private var schedules: [Int: TimestepSchedule] = [:]
 
+    public init() {}
+
     /// The DiTFastAttn plan at `delta` for this sampler and step count, searched on first use
     /// on 4 calibration images.
-    func plan(delta: Double, sampler: Sampler, model: DiT, status: (String) -> Void) -> FastAttnPlan {
+    public func plan(delta: Double, sampler: Sampler, model: DiT, status: (String) -> Void) -> FastAttnPlan {
         let key = "\(delta) \(sampler.kind.rawValue) \(sampler.evaluations) \(sampler.explicitTaus.map { "\($0)" } ?? "") \(sampler.orders.map { "\($0)" } ?? "")"
         if let p = lock.withLock({ plans[key] }) { return p }
         let inputs = DiTFastAttn.calibrationInputs(count: 4, classes: model.config.numClasses)
@@ -119,7 +121,7 @@ final class DiTQuantCache: @unchecked Sendable {
 
     /// The USF-style schedule for `steps` DPM-Solver++ steps, searched on first use against
     /// 250-step DDIM on 2 calibration images.
-    func schedule(steps: Int, model: DiT, status: (String) -> Void) -> TimestepSchedule {
+    public func schedule(steps: Int, model: DiT, status: (String) -> Void) -> TimestepSchedule {
         if let s = lock.withLock({ schedules[steps] }) { return s }
         let inputs = Array(DiTFastAttn.calibrationInputs(count: 2, classes: model.config.numClasses))
         status("USF: 250-step DDIM reference on 2 images...")
@@ -133,7 +135,7 @@ final class DiTQuantCache: @unchecked Sendable {
     }
 
     /// The weights for `choice` (nil: f32), built on first use; `status` names slow stages.
-    func quant(_ choice: DiTWeightsChoice, weights: DiTWeights, status: (String) -> Void) throws -> DiTQuant? {
+    public func quant(_ choice: DiTWeightsChoice, weights: DiTWeights, status: (String) -> Void) throws -> DiTQuant? {
         if choice == .f32 { return nil }
         if let q = lock.withLock({ built[choice] }) { return q }
         let q: DiTQuant

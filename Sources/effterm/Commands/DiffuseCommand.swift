@@ -84,6 +84,13 @@ struct DiffuseCommand: ParsableCommand {
     @Option(help: "Band half-width in tokens for window attention (with --calibrate-plan).")
     var window: Int = 8
 
+    @Option(help: ArgumentHelp("Block weights: f32, W8A8, W8A8-static, W4A8 or mixed-6.5bpw.",
+                               discussion: "W8A8-static calibrates its activation scales on 4 images and mixed-6.5bpw scans every block matrix first (progress on stderr); both take a few seconds."))
+    var weights: String = "f32"
+
+    @Flag(help: "Sample with a USF-searched timestep schedule for --steps (dpmpp2m; searched against 250-step DDIM on 2 calibration images first).")
+    var usf = false
+
     @OptionGroup var compute: ComputeOptions
 
     func run() throws {
@@ -109,14 +116,33 @@ struct DiffuseCommand: ParsableCommand {
                 attention = try DiTFastAttn.schedule(p, config: bundle.config, steps: evals)
             } catch let e as FastAttnPlan.LoadError { throw ValidationErrorParagraph("--plan \(path): \(e.description)") }
         }
-        let generator = ImageGenerator(model: bundle.model)
-        if let k = grid { return try runGrid(bundle, generator, kind, perClass: k, attention: attention) }
+        guard let choice = DiTWeightsChoice(rawValue: weights) ?? DiTWeightsChoice.allCases.first(where: {
+            $0.rawValue.lowercased() == weights.lowercased() }) else {
+            throw ValidationError("--weights must be one of: \(DiTWeightsChoice.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let cache = DiTQuantCache()
+        let note: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+        let quant: DiTQuant?
+        do { quant = try cache.quant(choice, weights: bundle.weights, status: note) } catch let e as DiTQuant.Error {
+            throw ValidationErrorParagraph("--weights \(weights): \(e.description)")
+        }
+        var taus: [Double]?, orders: [Int]?
+        if usf {
+            guard kind == .dpmpp2m else { throw ValidationError("--usf searches DPM-Solver++ schedules: use --sampler dpmpp2m") }
+            guard plan == nil else { throw ValidationError("--usf and --plan cannot be combined (a plan is searched for one schedule)") }
+            let found = cache.schedule(steps: steps, model: bundle.model, status: note)
+            taus = found.taus; orders = found.orders
+            note(String(format: "USF %d steps: error vs DDIM-250 %.5f (default schedule %.5f)", steps, found.error, found.defaultError))
+        }
+        let generator = ImageGenerator(model: DiT(weights: bundle.weights, kernels: bundle.model.kernels, quant: quant))
+        if let k = grid { return try runGrid(bundle, generator, kind, perClass: k, attention: attention, taus: taus, orders: orders) }
         guard let className else { throw ValidationError("--class is required (or --list-classes / --grid)") }
         let classID: Int
         do { classID = try bundle.classID(for: className) } catch let e as DiTError { throw ValidationErrorParagraph(e.description) }
 
-        let request = GenerationRequest(classID: classID, sampler: kind, steps: steps, guidance: cfg, seed: seed,
+        var request = GenerationRequest(classID: classID, sampler: kind, steps: steps, guidance: cfg, seed: seed,
                                         attention: attention)
+        request.taus = taus; request.orders = orders
         var previewError: Error?
         if let dir = previews { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
         let size = bundle.config.imageSize
@@ -134,6 +160,7 @@ struct DiffuseCommand: ParsableCommand {
             "ms_per_image": round3(result.totalMilliseconds), "ms_per_step": round3(result.millisecondsPerStep),
             "ms_forward_total": round3(result.forwardMilliseconds),
             "previews": previews as Any? ?? NSNull(), "plan": plan as Any? ?? NSNull(),
+            "weights": choice.rawValue, "usf": usf,
         ]
         if json { try printJSON(report) } else {
             print("\(bundle.classes[classID].name) (\(kind.rawValue), \(result.evaluations) steps, cfg \(cfg), seed \(seed)) -> \(out): "
@@ -163,15 +190,17 @@ struct DiffuseCommand: ParsableCommand {
     }
 
     private func runGrid(_ bundle: DiTBundle, _ generator: ImageGenerator, _ kind: SamplerKind, perClass k: Int,
-                         attention: DiTAttentionSchedule?) throws {
+                         attention: DiTAttentionSchedule?, taus: [Double]?, orders: [Int]?) throws {
         guard k >= 1, k <= 1000 else { throw ValidationError("--grid must be in 1...1000") }
         let s = bundle.config.imageSize, n = bundle.classes.count
         var sheet = RGBImage(width: k * s, height: n * s)
         var total = 0.0, evals = 0
         for c in 0..<n {
             for j in 0..<k {
-                let r = generator.generate(GenerationRequest(classID: c, sampler: kind, steps: steps, guidance: cfg,
-                                                             seed: seed &+ UInt64(j), attention: attention))
+                var request = GenerationRequest(classID: c, sampler: kind, steps: steps, guidance: cfg,
+                                                seed: seed &+ UInt64(j), attention: attention)
+                request.taus = taus; request.orders = orders
+                let r = generator.generate(request)
                 sheet.paste(r.image, x: j * s, y: c * s)
                 total += r.totalMilliseconds; evals += r.evaluations
             }
@@ -181,7 +210,7 @@ struct DiffuseCommand: ParsableCommand {
         let report: [String: Any] = [
             "grid": ["rows": n, "columns": k, "tile": s, "classes": bundle.classes.map(\.name)],
             "sampler": kind.rawValue, "steps": evals / max(1, images), "cfg": Double(cfg), "seed": seed,
-            "model": model, "out": out, "images": images,
+            "model": model, "out": out, "images": images, "weights": weights, "usf": usf,
             "ms_per_image": round3(total / Double(images)), "ms_per_step": round3(total / Double(max(1, evals))),
         ]
         if json { try printJSON(report) } else {
