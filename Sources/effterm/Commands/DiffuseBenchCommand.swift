@@ -189,12 +189,13 @@ struct DiffuseBenchCommand: ParsableCommand {
                                   "calibration_mse_vs_ddim250": found.error,
                                   "default_schedule_calibration_mse_vs_ddim250": found.defaultError,
                                   "search_seconds": DiffusionBench.round3(secs)]
-                // Stacked: the searched schedule with W8A8 (dynamic) block linears.
-                if let q = variants.first(where: { $0.name == "w8a8-dynamic" })?.quant {
-                    let combined = "usf-\(n)-steps+w8a8"
+                // Stacked: the searched schedule with W8A8 (dynamic) or W4A8 block linears.
+                for (weightsName, tag) in [("w8a8-dynamic", "w8a8"), ("w4a8-q4_1", "w4a8")] {
+                    guard let q = variants.first(where: { $0.name == weightsName })?.quant else { continue }
+                    let combined = "usf-\(n)-steps+\(tag)"
                     variants.append(.init(name: combined, quant: q, schedule: found))
                     w8a8Info[combined] = ["steps": n, "block_linear_bytes": q.blockBytes, "block_linear_f32_bytes": q.floatBytes,
-                                          "combines": ["usf-\(n)-steps", "w8a8-dynamic"]]
+                                          "combines": ["usf-\(n)-steps", weightsName]]
                 }
             }
         }

@@ -121,7 +121,20 @@ struct DiffuseCommand: ParsableCommand {
             throw ValidationError("--weights must be one of: \(DiTWeightsChoice.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         let cache = DiTQuantCache()
-        let note: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+        // Status of slow preparation on stderr: one redrawn line on a terminal; in a pipe or
+        // log only the lines that are not "i/n" progress counts.
+        let interactive = isatty(STDERR_FILENO) == 1
+        var drawn = false
+        let note: (String) -> Void = { text in
+            let counting = text.hasSuffix("...") && text.contains("/")
+            if interactive {
+                FileHandle.standardError.write(Data(("\r\u{1B}[2K" + text + (counting ? "" : "\n")).utf8))
+                drawn = counting
+            } else if !counting {
+                FileHandle.standardError.write(Data((text + "\n").utf8))
+            }
+        }
+        defer { if drawn { FileHandle.standardError.write(Data("\n".utf8)) } }
         let quant: DiTQuant?
         do { quant = try cache.quant(choice, weights: bundle.weights, status: note) } catch let e as DiTQuant.Error {
             throw ValidationErrorParagraph("--weights \(weights): \(e.description)")
