@@ -63,6 +63,25 @@ import Testing
         #expect((s.psnr ?? 0) > 10 && (s.psnr ?? 0) < 100)
     }
 
+    /// An OMS schedule runs dit-small at some steps: the image is what the model-scheduled
+    /// generator makes with the searched schedule, and the note names it.
+    @Test func omsScheduleRunsBothModels() async throws {
+        let engine = DiffusionEngine()
+        let r = GenerationRequest(classID: 2, sampler: .dpmpp2m, steps: 6, guidance: 3, seed: 2)
+        await engine.generate(r, schedule: .oms)
+        let s = await wait(engine, seconds: 600) { $0.phase == .done || { if case .failed = $0.phase { return true } else { return false } }($0) }
+        #expect(s.phase == .done, "\(s.phase)")
+        let note = try #require(s.scheduleNote)
+        #expect(note.hasPrefix("OMS: ") && note.contains("s"), "\(note)")
+        let map = String(note.dropFirst(5).prefix(6))
+        let perStep = map.map { $0 == "s" ? 1 : 0 }
+        #expect(perStep.contains(1), "60% of the time needs dit-small somewhere: \(map)")
+        let direct = ImageGenerator.generate(r, models: [try DiTBundle.bundled().model, try DiTBundle.bundled("dit-small").model],
+                                             perStep: perStep)
+        #expect(s.preview == direct.image)
+        #expect(DiTScheduleChoice.oms.next == .solver)
+    }
+
     @Test func cancelStopsBetweenSteps() async {
         let engine = DiffusionEngine()
         // 1000 ancestral steps take seconds even in release, so the cancel lands mid-run

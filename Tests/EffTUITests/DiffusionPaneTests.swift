@@ -53,7 +53,7 @@ import Testing
         panel.render(into: &grid, rect: Rect(x: 0, y: 0, width: 60, height: 24), context: context())
         let text = grid.text()
         #expect(text.contains("weights W8A8  compare: on  blocks 1.79 MiB"), "\(text)")
-        #expect(text.contains("attn DiTFastAttn-0.05  timesteps USF") && text.contains("USF 20 steps: error"), "\(text)")
+        #expect(text.contains("attn DiTFastAttn-0.05  schedule USF") && text.contains("USF 20 steps: error"), "\(text)")
         #expect(text.contains("b0 FFSSWF") && text.contains("b1 FSSSFF"), "\(text)")
         #expect(text.contains("f32 140 ms") && text.contains("W8A8 97 ms  PSNR 46.9 dB"), "\(text)")
         let red = grid.cells.indices.filter { grid.cells[$0].char == HalfBlockImage.upperHalf && grid.cells[$0].style.fg == .rgb(200, 10, 10) }

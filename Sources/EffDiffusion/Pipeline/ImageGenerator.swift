@@ -102,7 +102,8 @@ public struct ModelScheduledDiT: DataPredictor {
 
 extension ImageGenerator {
     /// Generates `r` with `models[perStep[i]]` at step i (OMS-DPM); no attention schedule.
-    public static func generate(_ r: GenerationRequest, models: [DiT], perStep: [Int]) -> GenerationResult {
+    public static func generate(_ r: GenerationRequest, models: [DiT], perStep: [Int], shouldStop: () -> Bool = { false },
+                                onStep: (SamplerStep) -> Void = { _ in }) -> GenerationResult {
         let start = DispatchTime.now().uptimeNanoseconds
         var rng = GaussianNoise(seed: r.seed)
         var x = rng.fill(models[0].config.imageFloats)
@@ -110,11 +111,11 @@ extension ImageGenerator {
         var sampler = Sampler(kind: r.sampler, steps: r.steps, schedule: NoiseSchedule(cosineWithTimesteps: models[0].config.timesteps))
         sampler.explicitTaus = r.taus
         sampler.orders = r.orders
-        sampler.run(&x, model: &predictor, noise: &rng)
+        let completed = sampler.run(&x, model: &predictor, noise: &rng, shouldStop: shouldStop, onStep: onStep)
         let total = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
         let s = models[0].config.imageSize
         return GenerationResult(planar: x, image: RGBImage(planar: x, width: s, height: s),
                                 evaluations: predictor.evaluations, totalMilliseconds: total,
-                                forwardMilliseconds: predictor.forwardSeconds * 1000)
+                                forwardMilliseconds: predictor.forwardSeconds * 1000, completed: completed)
     }
 }

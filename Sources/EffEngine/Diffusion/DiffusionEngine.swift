@@ -68,13 +68,18 @@ public enum DiTAttentionChoice: String, CaseIterable, Sendable {
     }
 }
 
-/// The timesteps in the diff panel: the sampler's own spacing, or a USF-style schedule
-/// searched on first use for DPM-Solver++ at the job's step count.
+/// The schedule in the diff panel: the sampler's own timesteps, a USF-style timestep
+/// schedule, or an OMS-DPM-style model schedule (dit-small at the steps where it costs least,
+/// 60% of dit-base's time), each searched on first use for DPM-Solver++ at the job's steps.
 public enum DiTScheduleChoice: String, CaseIterable, Sendable {
     case solver = "default"
     case usf = "USF"
+    case oms = "OMS-0.6"
 
-    public var next: DiTScheduleChoice { self == .solver ? .usf : .solver }
+    public var next: DiTScheduleChoice {
+        let all = Self.allCases
+        return all[(all.firstIndex(of: self)! + 1) % all.count]
+    }
 }
 
 /// What the DiT's transformer-block linears run as in the diff panel (`DiTQuant`).
@@ -102,8 +107,29 @@ public final class DiTQuantCache: @unchecked Sendable {
     private var built: [DiTWeightsChoice: DiTQuant] = [:]
     private var plans: [String: FastAttnPlan] = [:]
     private var schedules: [Int: TimestepSchedule] = [:]
+    private var modelSchedules: [Int: ModelSchedule] = [:]
+    private var small: DiTBundle?
 
     public init() {}
+
+    /// dit-small and the OMS-style schedule (60% of `model`'s time) for `steps` DPM-Solver++
+    /// steps, searched on first use on 2 calibration images.
+    public func modelSchedule(steps: Int, model: DiT, status: (String) -> Void) throws -> (small: DiT, schedule: ModelSchedule) {
+        let smallBundle = try lock.withLock { () throws -> DiTBundle in
+            if let small { return small }
+            let b = try DiTBundle.bundled("dit-small")
+            small = b
+            return b
+        }
+        if let s = lock.withLock({ modelSchedules[steps] }) { return (smallBundle.model, s) }
+        let inputs = Array(DiTFastAttn.calibrationInputs(count: 2, classes: model.config.numClasses))
+        let found = try ModelScheduleSearch.search(models: [("dit-base", model), ("dit-small", smallBundle.model)], steps: steps,
+                                                   guidance: 3, inputs: inputs, timeFractions: [0.6]) { done, total in
+            status("OMS: per-step dit-small cost \(done)/\(total)...")
+        }[0]
+        lock.withLock { modelSchedules[steps] = found }
+        return (smallBundle.model, found)
+    }
 
     /// The DiTFastAttn plan at `delta` for this sampler and step count, searched on first use
     /// on 4 calibration images.
@@ -232,6 +258,24 @@ public actor DiffusionEngine {
             // The accelerated request: a searched schedule (DPM-Solver++ only), then an
             // attention plan for its steps.
             var fast = request
+            var modelSchedule: (small: DiT, schedule: ModelSchedule)?
+            if schedule == .oms {
+                if request.sampler == .dpmpp2m {
+                    do {
+                        let ms = try cache.modelSchedule(steps: request.steps, model: bundle.model, status: status)
+                        modelSchedule = ms
+                        let note = "OMS: \(ms.schedule.map) (s = dit-small), predicted time "
+                            + String(format: "%.2f", ms.schedule.predictedTimeFraction)
+                            + (attention == .full ? "" : "; attention plans apply to single-model runs only")
+                        box.update { if $0.job == job { $0.scheduleNote = note } }
+                    } catch {
+                        box.update { if $0.job == job { $0.phase = .failed("OMS: \(error)") } }
+                        return
+                    }
+                } else {
+                    box.update { if $0.job == job { $0.scheduleNote = "OMS schedules are for dpmpp2m: dit-base throughout" } }
+                }
+            }
             if schedule == .usf {
                 if request.sampler == .dpmpp2m {
                     let found = cache.schedule(steps: request.steps, model: bundle.model, status: status)
@@ -243,7 +287,7 @@ public actor DiffusionEngine {
                     box.update { if $0.job == job { $0.scheduleNote = "USF schedules are for dpmpp2m: default timesteps" } }
                 }
             }
-            if let delta = attention.delta, !flag.isCancelled {
+            if let delta = attention.delta, modelSchedule == nil, !flag.isCancelled {
                 var s = Sampler(kind: fast.sampler, steps: fast.steps, schedule: NoiseSchedule(cosineWithTimesteps: bundle.config.timesteps))
                 s.explicitTaus = fast.taus; s.orders = fast.orders
                 let plan = cache.plan(delta: delta, sampler: s, model: bundle.model, status: status)
@@ -272,7 +316,7 @@ public actor DiffusionEngine {
             }
             let generator = ImageGenerator(model: DiT(weights: bundle.weights, kernels: bundle.model.kernels, quant: quant))
             let start = DispatchTime.now().uptimeNanoseconds
-            let result = generator.generate(fast, shouldStop: { flag.isCancelled }) { step in
+            let onStep: (SamplerStep) -> Void = { step in
                 let img = RGBImage(planar: step.x0, width: size, height: size)
                 let ms = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
                 guard !flag.isCancelled else { return }
@@ -284,6 +328,10 @@ public actor DiffusionEngine {
                     if step.count <= 64 || step.index % max(1, step.count / 64) == 0 { $0.thumbnails.append(img) }
                 }
             }
+            let result = modelSchedule.map {
+                ImageGenerator.generate(fast, models: [generator.model, $0.small], perStep: $0.schedule.perStep,
+                                        shouldStop: { flag.isCancelled }, onStep: onStep)
+            } ?? generator.generate(fast, shouldStop: { flag.isCancelled }, onStep: onStep)
             guard !flag.isCancelled else {
                 box.update { if $0.job == job { $0.phase = .cancelled } }
                 return

@@ -47,7 +47,7 @@ public final class DiffusionPanel: Panel {
          ("s", "sampler"), ("+/-", "guidance"),
          ("w", "weights: f32 -> W8A8 -> W8A8-static -> W4A8 -> mixed 6.5 bpw"),
          ("a", "attention: full -> DiTFastAttn 0.05 -> 0.15 (plan searched on first use, map shown)"),
-         ("u", "timesteps: default <-> USF-searched (dpmpp2m)"),
+         ("u", "schedule: default -> USF timesteps -> OMS dit-small/dit-base per step (dpmpp2m)"),
          ("c", "compare with the f32 baseline on the same noise (PSNR, ms)"), ("x", "cancel")]
     }
 
@@ -99,10 +99,10 @@ public final class DiffusionPanel: Panel {
         grid.put(line, x: rect.x, y: y, style: plain ? dim : text, maxX: rect.maxX)
         y += 1
         if attention != .full || schedule != .solver {
-            grid.put("attn \(attention.rawValue)  timesteps \(schedule.rawValue)", x: rect.x, y: y, style: text, maxX: rect.maxX)
+            grid.put("attn \(attention.rawValue)  schedule \(schedule.rawValue)", x: rect.x, y: y, style: text, maxX: rect.maxX)
             y += 1
         }
-        if let note = snap.scheduleNote, snap.schedule == schedule, schedule == .usf {
+        if let note = snap.scheduleNote, snap.schedule == schedule, schedule != .solver {
             grid.put(note, x: rect.x, y: y, style: dim, maxX: rect.maxX)
             y += 1
         }
