@@ -179,7 +179,7 @@ import EffCore
         await engine.send("first")
         await engine.waitUntilIdle()
         await engine.cycleAttention()
-        #expect(backend.attention == .sinkWindow(sinks: 4, window: 1020, evict: true))
+        #expect(backend.attention == .sinkWindow(sinks: 4, window: 1020, evict: true, step: 64))
         #expect(engine.snapshots.latest.value.techniques.attention == AttentionSpec.streamingDefault)
         await engine.send("second")
         await engine.waitUntilIdle()
@@ -198,7 +198,7 @@ import EffCore
         await engine.waitUntilIdle()
         let file = try #require(engine.snapshots.latest.value.sessionFile)
         let t = try SessionStore.load(URL(fileURLWithPath: file))
-        #expect(t.turns.map(\.techniques.attention.description) == ["dense", "sink4+win1020+evict", "dense"])
+        #expect(t.turns.map(\.techniques.attention.description) == ["dense", "sink4+win1020+evict/64", "dense"])
     }
 
     @Test func techniqueRecordReadsOldTranscriptsAndRoundTrips() throws {
@@ -228,7 +228,7 @@ import EffCore
                                           techniques: TechniqueConfig(attention: spec), stats: TurnStats()))
         }
         let back = try Transcript.parse(t.jsonLines(), file: "moa.jsonl")
-        #expect(back.turns.map(\.techniques.attention) == ["dense", "moa:moa-d0.50", "sink4+win1020+evict"])
+        #expect(back.turns.map(\.techniques.attention) == ["dense", "moa:moa-d0.50", "sink4+win1020+evict/64"])
         #expect(back == t)
         #expect(back.markdown().contains("attention moa:moa-d0.50"))
     }

@@ -21,14 +21,14 @@ import Testing
         s.contextUsed = 1024
         s.evictedTokens = 178
         var lines = Self.render(s)
-        #expect(lines[0].contains("attn:sink4+win1020+evict"), "\(lines[0])")
+        #expect(lines[0].contains("attn:sink4+win1020+evict/64"), "\(lines[0])")
         #expect(lines[1].contains("KV 45.0 MiB") && lines[1].contains("ctx 1024/8192") && lines[1].contains("evicted 178"),
                 "\(lines[1])")
         s.techniques.attention = .dense
         s.pendingAttention = AttentionSpec.streamingDefault
         s.evictedTokens = 0
         lines = Self.render(s)
-        #expect(lines[0].contains("attn:dense→sink4+win1020+evict"), "\(lines[0])")
+        #expect(lines[0].contains("attn:dense→sink4+win1020+evict/64"), "\(lines[0])")
         #expect(!lines[1].contains("evicted"))
     }
 

@@ -59,9 +59,10 @@ public enum AttentionSpec: Hashable, Sendable, CustomStringConvertible {
         self = .sinkWindow(sinks: s, window: w, evict: evict, step: step)
     }
 
-    /// StreamingLLM as the chat toggles it: 4 sinks + 1020 recent tokens, evicting (the
-    /// authors' perplexity cache size).
-    public static let streamingDefault = AttentionSpec.sinkWindow(sinks: 4, window: 1020, evict: true)
+    /// StreamingLLM as the chat toggles it: 4 sinks + 1020 recent tokens (the authors'
+    /// perplexity cache size), evicting 64 positions at a time: measured on SmolLM2 (README),
+    /// about half the ms per token of evicting one at a time, for +0.7% perplexity.
+    public static let streamingDefault = AttentionSpec.sinkWindow(sinks: 4, window: 1020, evict: true, step: 64)
 
     /// Whether this configuration removes tokens from the cache.
     public var evicts: Bool {
