@@ -17,6 +17,18 @@ public enum ImageMetrics {
         return mse == 0 ? .infinity : 10 * log10(4 / mse)
     }
 
+    /// Mean squared difference over all values, unclipped (the error searches minimise);
+    /// over the common prefix when the shapes differ, 0 for empty input.
+    public static func meanSquaredError(_ a: [Float], _ b: [Float]) -> Double {
+        let n = min(a.count, b.count)
+        var s = 0.0
+        for i in 0..<n {
+            let d = Double(a[i] - b[i])
+            s += d * d
+        }
+        return n == 0 ? 0 : s / Double(n)
+    }
+
     /// Mean structural similarity (Wang et al. 2004) with the standard constants
     /// (K1 = 0.01, K2 = 0.03, dynamic range 1 after mapping [-1, 1] to [0, 1]) and an 11×11
     /// Gaussian window of σ = 1.5, over the "valid" window positions of each channel,

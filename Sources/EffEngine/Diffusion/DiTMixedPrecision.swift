@@ -56,7 +56,7 @@ public enum DiTMixedPrecision {
                     let q = try DiTQuant(weights: weights, formats: formats)
                     let out = images(DiT(weights: weights, quant: q))
                     var sum = 0.0
-                    for (a, b) in zip(out, reference) { sum += meanSquaredError(a, b) }
+                    for (a, b) in zip(out, reference) { sum += ImageMetrics.meanSquaredError(a, b) }
                     mse[l][m.rawValue].append(sum / Double(max(1, inputs.count)))
                     done += 1
                     progress(done, total)
@@ -65,15 +65,6 @@ public enum DiTMixedPrecision {
         }
         return Sensitivity(choices: choices, mse: mse,
                            seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
-    }
-
-    static func meanSquaredError(_ a: [Float], _ b: [Float]) -> Double {
-        var s = 0.0
-        for i in 0..<min(a.count, b.count) {
-            let d = Double(a[i] - b[i])
-            s += d * d
-        }
-        return s / Double(max(1, b.count))
     }
 
     /// The plan of least summed sensitivity whose block linears fit `bitsPerWeight` on

@@ -102,7 +102,7 @@ public enum DiTWeightsChoice: String, CaseIterable, Sendable {
 
 /// Quantized weights, attention plans and schedules, built once per choice (calibration,
 /// scans and searches are slow).
-public final class DiTQuantCache: @unchecked Sendable {
+public final class DiffusionTechniqueCache: @unchecked Sendable {
     private let lock = NSLock()
     private var built: [DiTWeightsChoice: DiTQuant] = [:]
     private var plans: [String: FastAttnPlan] = [:]
@@ -196,7 +196,7 @@ public actor DiffusionEngine {
     private let loader: @Sendable () throws -> DiTBundle
     private var bundle: DiTBundle?
     private var cancelFlag: CancellationFlag?
-    private let quantCache = DiTQuantCache()
+    private let techniqueCache = DiffusionTechniqueCache()
 
     public init(modelName: String = "dit-base", loader: (@Sendable () throws -> DiTBundle)? = nil) {
         self.modelName = modelName
@@ -239,7 +239,7 @@ public actor DiffusionEngine {
             $0.attention = attention; $0.schedule = schedule; $0.planMap = nil; $0.scheduleNote = nil
         }
         let job = assigned
-        let cache = quantCache
+        let cache = techniqueCache
         ComputeThread.start(name: "effterm.diffusion") {
             let quant: DiTQuant?
             do {

@@ -55,7 +55,7 @@ public enum ModelScheduleSearch {
                 var sum = 0.0
                 for (input, ref) in zip(inputs, reference) {
                     let img = ImageGenerator.generate(request(input), models: dits, perStep: perStep).planar
-                    sum += DiTMixedPrecision.meanSquaredError(img, ref)
+                    sum += ImageMetrics.meanSquaredError(img, ref)
                 }
                 cost[i].append(sum / Double(max(1, inputs.count)))
                 done += 1

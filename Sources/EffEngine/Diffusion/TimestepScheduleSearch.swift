@@ -45,10 +45,7 @@ public enum TimestepScheduleSearch {
         for (input, ref) in zip(inputs, reference) {
             var r = GenerationRequest(classID: input.classID, sampler: .dpmpp2m, steps: steps, guidance: guidance, seed: input.seed)
             r.taus = taus; r.orders = orders
-            let img = g.generate(r).planar
-            var s = 0.0
-            for i in 0..<min(img.count, ref.count) { let d = Double(img[i] - ref[i]); s += d * d }
-            total += s / Double(max(1, ref.count))
+            total += ImageMetrics.meanSquaredError(g.generate(r).planar, ref)
         }
         return total / Double(max(1, inputs.count))
     }

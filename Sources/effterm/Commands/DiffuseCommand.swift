@@ -120,7 +120,7 @@ struct DiffuseCommand: ParsableCommand {
             $0.rawValue.lowercased() == weights.lowercased() }) else {
             throw ValidationError("--weights must be one of: \(DiTWeightsChoice.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        let cache = DiTQuantCache()
+        let cache = DiffusionTechniqueCache()
         // Status of slow preparation on stderr: one redrawn line on a terminal; in a pipe or
         // log only the lines that are not "i/n" progress counts.
         let interactive = isatty(STDERR_FILENO) == 1
