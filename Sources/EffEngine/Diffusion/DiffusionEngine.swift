@@ -124,7 +124,8 @@ public final class DiffusionTechniqueCache: @unchecked Sendable {
         if let s = lock.withLock({ modelSchedules[steps] }) { return (smallBundle.model, s) }
         let inputs = Array(DiTFastAttn.calibrationInputs(count: 2, classes: model.config.numClasses))
         let found = try ModelScheduleSearch.search(models: [("dit-base", model), ("dit-small", smallBundle.model)], steps: steps,
-                                                   guidance: 3, inputs: inputs, timeFractions: [0.6]) { done, total in
+                                                   guidance: 3, inputs: inputs, timeFractions: [0.6],
+                                                   clampToFeasible: true) { done, total in
             status("OMS: per-step dit-small cost \(done)/\(total)...")
         }[0]
         lock.withLock { modelSchedules[steps] = found }

@@ -27,9 +27,12 @@ public struct ModelSchedule: Sendable, Equatable {
 /// the exact knapsack over steps (the LLM bit allocator, time in place of bytes).
 public enum ModelScheduleSearch {
     /// `models[0]` is the large (reference) model; `timeFraction` of its all-steps time is
-    /// the budget.
+    /// the budget. A budget below the cheapest schedule throws, or with `clampToFeasible`
+    /// gives the cheapest schedule (timings are measured, so on a loaded machine the small
+    /// model may look slower than the budget needs).
     public static func search(models: [(name: String, model: DiT)], steps: Int, guidance: Float,
                               inputs: [(classID: Int, seed: UInt64)], timeFractions: [Double],
+                              clampToFeasible: Bool = false,
                               progress: (Int, Int) -> Void = { _, _ in }) throws -> [ModelSchedule] {
         precondition(models.count >= 2, "ModelScheduleSearch: two models or more")
         let dits = models.map(\.model)
@@ -66,8 +69,10 @@ public enum ModelScheduleSearch {
         let units = ms.map { max(1, Int(($0 * 1000).rounded())) }
         let items = (0..<steps).map { i in models.indices.map { BitAllocator.Choice(bytes: units[$0], cost: cost[i][$0]) } }
         let full = steps * units[0]
+        let cheapest = steps * (units.min() ?? units[0])
         return try timeFractions.map { f in
-            let s = try BitAllocator.solve(items, budget: Int(Double(full) * f))
+            let budget = Int(Double(full) * f)
+            let s = try BitAllocator.solve(items, budget: clampToFeasible ? max(budget, cheapest) : budget)
             return ModelSchedule(modelNames: models.map(\.name), perStep: s.picks, msPerEvaluation: ms,
                                  predictedTimeFraction: Double(s.bytes) / Double(full), predictedError: s.cost)
         }
