@@ -114,7 +114,7 @@ struct DiffuseBenchCommand: ParsableCommand {
             }
             variants.append(.init(name: "\(kind.rawValue)-\(n)-steps", steps: n))
         }
-        var w8a8Info: [String: [String: Any]] = [:]
+        var variantInfo: [String: [String: Any]] = [:]
         if w8a8 {
             log("calibrating static W8A8 scales on \(calibration) images ...")
             let ranges = DiffusionBench.activationRanges(
@@ -127,7 +127,7 @@ struct DiffuseBenchCommand: ParsableCommand {
                 }
                 let name = "w8a8-\(mode.rawValue)"
                 variants.append(.init(name: name, quant: q))
-                w8a8Info[name] = ["block_linear_bytes": q.blockBytes, "block_linear_f32_bytes": q.floatBytes,
+                variantInfo[name] = ["block_linear_bytes": q.blockBytes, "block_linear_f32_bytes": q.floatBytes,
                                   "activations": mode.rawValue, "weights": "Q8_0 (int8, f16 scale per 32 inputs)"]
             }
         }
@@ -145,7 +145,7 @@ struct DiffuseBenchCommand: ParsableCommand {
             log(String(format: "scan: %.1f s", sens.seconds))
             let w4 = try DiTQuant(weights: bundle.weights, formats: DiTQuant.uniform(bundle.weights, .q4_1))
             variants.append(.init(name: "w4a8-q4_1", quant: w4))
-            w8a8Info["w4a8-q4_1"] = ["block_linear_bytes": w4.blockBytes, "block_linear_f32_bytes": w4.floatBytes,
+            variantInfo["w4a8-q4_1"] = ["block_linear_bytes": w4.blockBytes, "block_linear_f32_bytes": w4.floatBytes,
                                      "activations": "dynamic", "weights": "Q4_1 everywhere"]
             for b in budgets {
                 let plan: DiTMixedPrecision.Plan
@@ -155,7 +155,7 @@ struct DiffuseBenchCommand: ParsableCommand {
                 let q = try DiTQuant(weights: bundle.weights, formats: plan.formats)
                 let name = "mixed-\(b)bpw"
                 variants.append(.init(name: name, quant: q))
-                w8a8Info[name] = ["block_linear_bytes": q.blockBytes, "block_linear_f32_bytes": q.floatBytes,
+                variantInfo[name] = ["block_linear_bytes": q.blockBytes, "block_linear_f32_bytes": q.floatBytes,
                                   "activations": "dynamic", "bits_per_weight": DiffusionBench.round3(plan.bitsPerWeight),
                                   "formats": plan.histogram, "predicted_mse_sum": plan.predictedMSE,
                                   "map": plan.formats.map { $0.map { $0?.name ?? "f32" }.joined(separator: " ") },
@@ -185,7 +185,7 @@ struct DiffuseBenchCommand: ParsableCommand {
                 }
                 let name = "usf-\(n)-steps"
                 variants.append(.init(name: name, schedule: found))
-                w8a8Info[name] = ["steps": n, "taus": found.taus.map { DiffusionBench.round3($0) }, "orders": found.orders,
+                variantInfo[name] = ["steps": n, "taus": found.taus.map { DiffusionBench.round3($0) }, "orders": found.orders,
                                   "calibration_mse_vs_ddim250": found.error,
                                   "default_schedule_calibration_mse_vs_ddim250": found.defaultError,
                                   "search_seconds": DiffusionBench.round3(secs)]
@@ -194,7 +194,7 @@ struct DiffuseBenchCommand: ParsableCommand {
                     guard let q = variants.first(where: { $0.name == weightsName })?.quant else { continue }
                     let combined = "usf-\(n)-steps+\(tag)"
                     variants.append(.init(name: combined, quant: q, schedule: found))
-                    w8a8Info[combined] = ["steps": n, "block_linear_bytes": q.blockBytes, "block_linear_f32_bytes": q.floatBytes,
+                    variantInfo[combined] = ["steps": n, "block_linear_bytes": q.blockBytes, "block_linear_f32_bytes": q.floatBytes,
                                           "combines": ["usf-\(n)-steps", weightsName]]
                 }
             }
@@ -221,11 +221,11 @@ struct DiffuseBenchCommand: ParsableCommand {
             let secs = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             let smallOnly = "dit-small-\(evals)-steps"
             variants.append(.init(name: smallOnly, models: models.map(\.model), perStep: [1]))
-            w8a8Info[smallOnly] = ["model_schedule": String(repeating: "s", count: evals)]
+            variantInfo[smallOnly] = ["model_schedule": String(repeating: "s", count: evals)]
             for (f, sched) in zip(omsBudgets, found) {
                 let name = "oms-\(f)-time"
                 variants.append(.init(name: name, models: models.map(\.model), perStep: sched.perStep))
-                w8a8Info[name] = ["model_schedule": sched.map, "ms_per_evaluation": sched.msPerEvaluation.map { DiffusionBench.round3($0) },
+                variantInfo[name] = ["model_schedule": sched.map, "ms_per_evaluation": sched.msPerEvaluation.map { DiffusionBench.round3($0) },
                                   "predicted_time_fraction": DiffusionBench.round3(sched.predictedTimeFraction),
                                   "predicted_mse_sum": sched.predictedError, "search_seconds": DiffusionBench.round3(secs)]
                 log("OMS \(f): \(sched.map) (predicted time \(DiffusionBench.round3(sched.predictedTimeFraction)))")
@@ -274,7 +274,7 @@ struct DiffuseBenchCommand: ParsableCommand {
         let full = DiTAttentionSchedule.fullAttentionMACs(steps: evals, config: c)
         for i in rows.indices {
             let name = rows[i]["name"] as? String ?? ""
-            for (k, v) in w8a8Info[name] ?? [:] { rows[i][k] = v }
+            for (k, v) in variantInfo[name] ?? [:] { rows[i][k] = v }
             if let p = planInfo.first(where: { ($0["name"] as? String) == name }) {
                 for (k, v) in p where k != "name" { rows[i][k] = v }
                 let core = p["attention_core_macs_per_image"] as? Int ?? 0, module = p["attention_module_macs_per_image"] as? Int ?? 0
@@ -299,7 +299,7 @@ struct DiffuseBenchCommand: ParsableCommand {
             "calibration_images": calibration, "window": window,
             "machine": LLMBenchCommand.machine(threads: ComputePool.shared.threadCount),
             "quality_reference": "baseline images, same noise and class (PSNR of identical images reported as 100)",
-            "classifier_metrics": "not computed: the repo's classifier (Tools/dit/classifier.py) has no trained checkpoint in the repo and needs PyTorch",
+            "classifier_metrics": "not computed here (PyTorch): write grids with effterm diffuse --grid K [--weights W] [--usf] and score them with Tools/dit/evaluate.py; the classifier is rebuilt by Tools/dit/rebuild.sh's first two steps",
             "variants": rows,
         ]
         if json {
