@@ -278,9 +278,24 @@ void eff_matmul_x8(eff_x8_kind kind, const uint8_t *packed, int rowBegin, int ro
     eff_x8_kernels[kind].x8[use_vnni()](packed, rowBegin, rowEnd, nBlocks, x, nTokens, y, ldy);
 }
 
+/// Stores one block's 32 int32 codes (four vectors of 8, in order) as int8 with step `d` and
+/// s = d * sum(codes). Codes must already lie in [-127, 127].
+static inline __attribute__((always_inline)) void eff_store_q8a(__m256i i0, __m256i i1, __m256i i2, __m256i i3,
+                                                                float d, eff_q8a_block *out) {
+    const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    __m256i sum = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
+    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
+    s4 = _mm_hadd_epi32(s4, s4);
+    s4 = _mm_hadd_epi32(s4, s4);
+    __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+    p = _mm256_permutevar8x32_epi32(p, perm);
+    _mm256_storeu_si256((__m256i *)out->qs, p);
+    out->d = d;
+    out->s = d * (float)_mm_cvtsi128_si32(s4);
+}
+
 void eff_quantize_q8a(const float *x, int n, eff_q8a_block *out) {
     const __m256 signBit = _mm256_set1_ps(-0.0f);
-    const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
     for (int b = 0; b < n / 32; b++) {
         const float *xb = x + (size_t)b * 32;
         __m256 v0 = _mm256_loadu_ps(xb), v1 = _mm256_loadu_ps(xb + 8);
@@ -299,15 +314,7 @@ void eff_quantize_q8a(const float *x, int n, eff_q8a_block *out) {
         __m256i i1 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v1, vid), rnd));
         __m256i i2 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v2, vid), rnd));
         __m256i i3 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v3, vid), rnd));
-        __m256i sum = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
-        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
-        s4 = _mm_hadd_epi32(s4, s4);
-        s4 = _mm_hadd_epi32(s4, s4);
-        __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
-        p = _mm256_permutevar8x32_epi32(p, perm);
-        _mm256_storeu_si256((__m256i *)out[b].qs, p);
-        out[b].d = d;
-        out[b].s = d * (float)_mm_cvtsi128_si32(s4);
+        eff_store_q8a(i0, i1, i2, i3, d, out + b);
     }
 }
 
@@ -316,22 +323,13 @@ void eff_quantize_q8a_fixed(const float *x, int n, float d, eff_q8a_block *out) 
     const float id = d > 0.0f ? 1.0f / d : 0.0f;
     const __m256 vid = _mm256_set1_ps(id);
     const __m256 lim = _mm256_set1_ps(127.0f), nlim = _mm256_set1_ps(-127.0f);
-    const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
     for (int b = 0; b < n / 32; b++) {
         const float *xb = x + (size_t)b * 32;
 #define QF(v) _mm256_cvtps_epi32(_mm256_max_ps(nlim, _mm256_min_ps(lim, \
               _mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(v), vid), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC))))
         __m256i i0 = QF(xb), i1 = QF(xb + 8), i2 = QF(xb + 16), i3 = QF(xb + 24);
 #undef QF
-        __m256i sum = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
-        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
-        s4 = _mm_hadd_epi32(s4, s4);
-        s4 = _mm_hadd_epi32(s4, s4);
-        __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
-        p = _mm256_permutevar8x32_epi32(p, perm);
-        _mm256_storeu_si256((__m256i *)out[b].qs, p);
-        out[b].d = d;
-        out[b].s = d * (float)_mm_cvtsi128_si32(s4);
+        eff_store_q8a(i0, i1, i2, i3, d, out + b);
     }
 }
 

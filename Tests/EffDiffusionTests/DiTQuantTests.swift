@@ -46,20 +46,6 @@ import Testing
         #expect(clipped > 0, "the inputs exercise the clip")
     }
 
-    func forward(_ model: DiT) throws -> (out: [Float], expected: [Float]) {
-        let f = try Fixtures.reference()
-        let x = try f.floats("forward.x"), expected = try f.floats("forward.out")
-        let tau = try f.floats("forward.tau").map(Double.init), labels = try f.floats("forward.labels").map { Int($0) }
-        let state = DiTState(config: model.config, batch: 2)
-        var out = [Float](repeating: 0, count: expected.count)
-        x.withUnsafeBufferPointer { xp in
-            out.withUnsafeMutableBufferPointer { op in
-                model.forward(x: xp.baseAddress!, tau: tau, labels: labels, state: state, out: op.baseAddress!)
-            }
-        }
-        return (out, expected)
-    }
-
     /// Relative RMS error of the network output against f32 PyTorch: W8A8 adds a small,
     /// nonzero error; static scales calibrated on these very inputs stay in the same range.
     @Test func w8a8ForwardStaysCloseToF32() throws {
@@ -68,21 +54,21 @@ import Testing
             let num = zip(a, ref).reduce(0.0) { $0 + Double(($1.0 - $1.1) * ($1.0 - $1.1)) }
             return (num / ref.reduce(0.0) { $0 + Double($1 * $1) }).squareRoot()
         }
-        let f32 = try forward(b.model)
+        let f32 = try Fixtures.forward(b.model)
         let base = relRMS(f32.out, f32.expected)
 
         let dynamic = try DiTQuant.w8a8(weights: b.weights, activations: .dynamic)
         #expect(dynamic.blockBytes * 3 < dynamic.floatBytes, "\(dynamic.blockBytes) vs \(dynamic.floatBytes) bytes")
-        let dyn = try forward(DiT(weights: b.weights, quant: dynamic))
+        let dyn = try Fixtures.forward(DiT(weights: b.weights, quant: dynamic))
         let dynErr = relRMS(dyn.out, dyn.expected)
         #expect(dynErr > base && dynErr < 0.02, "dynamic W8A8 relative RMS \(dynErr) (f32 \(base))")
 
         var recording = b.model
         let ranges = DiTActivationRanges(layers: b.config.nLayers)
         recording.rangeRecorder = ranges
-        _ = try forward(recording)
+        _ = try Fixtures.forward(recording)
         #expect(ranges.maxAbs.allSatisfy { $0.allSatisfy { $0 > 0 && $0.isFinite } })
-        let stat = try forward(DiT(weights: b.weights, quant: try DiTQuant.w8a8(weights: b.weights, activations: .static, ranges: ranges)))
+        let stat = try Fixtures.forward(DiT(weights: b.weights, quant: try DiTQuant.w8a8(weights: b.weights, activations: .static, ranges: ranges)))
         let statErr = relRMS(stat.out, stat.expected)
         #expect(statErr > base && statErr < 0.1, "static W8A8 relative RMS \(statErr)")
         #expect(throws: DiTQuant.Error.self) { try DiTQuant.w8a8(weights: b.weights, activations: .static) }

@@ -9,6 +9,21 @@ enum Fixtures {
     static func reference(_ model: String = "dit-base") throws -> SafeTensorsFile {
         try SafeTensorsFile(contentsOf: directory.appendingPathComponent("\(model)-reference.safetensors"))
     }
+
+    /// `model` on the fixture's forward-pass inputs: its output and PyTorch's.
+    static func forward(_ model: DiT) throws -> (out: [Float], expected: [Float]) {
+        let f = try reference()
+        let x = try f.floats("forward.x"), expected = try f.floats("forward.out")
+        let tau = try f.floats("forward.tau").map(Double.init), labels = try f.floats("forward.labels").map { Int($0) }
+        let state = DiTState(config: model.config, batch: 2)
+        var out = [Float](repeating: 0, count: expected.count)
+        x.withUnsafeBufferPointer { xp in
+            out.withUnsafeMutableBufferPointer { op in
+                model.forward(x: xp.baseAddress!, tau: tau, labels: labels, state: state, out: op.baseAddress!)
+            }
+        }
+        return (out, expected)
+    }
 }
 
 @Suite struct DiTTests {
@@ -29,17 +44,7 @@ enum Fixtures {
     }
 
     @Test func forwardMatchesPyTorchOnTheFixture() throws {
-        let b = try DiTBundle.bundled()
-        let f = try Fixtures.reference()
-        let x = try f.floats("forward.x"), expected = try f.floats("forward.out")
-        let tau = try f.floats("forward.tau").map(Double.init), labels = try f.floats("forward.labels").map { Int($0) }
-        let state = DiTState(config: b.config, batch: 2)
-        var out = [Float](repeating: 0, count: expected.count)
-        x.withUnsafeBufferPointer { xp in
-            out.withUnsafeMutableBufferPointer { op in
-                b.model.forward(x: xp.baseAddress!, tau: tau, labels: labels, state: state, out: op.baseAddress!)
-            }
-        }
+        let (out, expected) = try Fixtures.forward(try DiTBundle.bundled().model)
         let err = zip(out, expected).map { abs($0 - $1) }.max()!
         let scale = expected.map(abs).max()!
         #expect(scale > 0.1, "fixture output is not trivially zero")

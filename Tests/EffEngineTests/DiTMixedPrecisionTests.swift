@@ -22,9 +22,7 @@ import Testing
         let sum8 = flat.reduce(0) { $0 + $1[0] }, sum4 = flat.reduce(0) { $0 + $1[1] }
         #expect(sum4 > 4 * sum8, "4-bit total \(sum4) vs 8-bit \(sum8)")
 
-        let params = b.weights.blocks.reduce(0) { acc, blk in
-            acc + DiTBlockMatrix.allCases.reduce(0) { $0 + blk[$1].rows * blk[$1].cols }
-        }
+        let params = b.weights.blockLinearParameters
         var last = -1.0
         for bits in [8.5, 7.0, 6.0, 5.0] {
             let plan = try DiTMixedPrecision.plan(s, weights: b.weights, bitsPerWeight: bits)
@@ -51,7 +49,7 @@ import Testing
             acc + blk.fc1.rows * (WeightFormat.q8_0.rowBytes(blk.fc1.cols)! - WeightFormat.q4_1.rowBytes(blk.fc1.cols)!)
         }
         let allQ4 = try DiTQuant(weights: b.weights, formats: DiTQuant.uniform(b.weights, .q4_1)).blockBytes
-        let params = b.weights.blocks.reduce(0) { acc, blk in acc + kinds.reduce(0) { $0 + blk[$1].rows * blk[$1].cols } }
+        let params = b.weights.blockLinearParameters
         let bits = Double((allQ4 + fc1Extra) * 8) / Double(params) + 1e-9
         let plan = try DiTMixedPrecision.plan(s, weights: b.weights, bitsPerWeight: bits)
         for l in 0..<layers {

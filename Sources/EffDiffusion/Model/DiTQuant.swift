@@ -62,12 +62,11 @@ public final class DiTQuant: @unchecked Sendable {
         self.activations = activations
         self.formats = formats
         var mats: [[RequantizedMatrix?]] = []
-        var stored = 0, full = 0
+        var stored = 0
         for (l, blk) in weights.blocks.enumerated() {
             var row: [RequantizedMatrix?] = []
             for m in DiTBlockMatrix.allCases {
                 let lin = blk[m]
-                full += lin.rows * lin.cols * 4
                 guard let format = formats[l][m.rawValue] else { row.append(nil); stored += lin.rows * lin.cols * 4; continue }
                 guard format.fast?.packing != nil || format.fast?.lowBitKernel != nil else { throw Error.noInt8Tiles(format: format.name) }
                 guard lin.cols % 32 == 0 else { throw Error.notBlocksOf32(matrix: "block \(l) \(m.name)", cols: lin.cols) }
@@ -80,7 +79,7 @@ public final class DiTQuant: @unchecked Sendable {
         }
         matrices = mats
         blockBytes = stored
-        floatBytes = full
+        floatBytes = weights.blockLinearParameters * 4
         if activations == .static {
             guard let ranges else { throw Error.noCalibration }
             let maxAbs = ranges.maxAbs
@@ -136,6 +135,14 @@ public final class DiTActivationRanges: @unchecked Sendable {
         var m = maxAbs[layer][matrix.rawValue]
         for i in 0..<count { m = max(m, abs(x[i])) }
         maxAbs[layer][matrix.rawValue] = m
+    }
+}
+
+extension DiTWeights {
+    /// Weights in the transformer blocks' linears (qkv, proj, fc1, fc2, adaLN): what
+    /// `DiTQuant` replaces.
+    public var blockLinearParameters: Int {
+        blocks.reduce(0) { acc, b in acc + DiTBlockMatrix.allCases.reduce(0) { $0 + b[$1].rows * b[$1].cols } }
     }
 }
 

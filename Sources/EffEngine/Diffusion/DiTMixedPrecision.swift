@@ -72,11 +72,10 @@ public enum DiTMixedPrecision {
     public static func plan(_ s: Sensitivity, weights: DiTWeights, bitsPerWeight: Double) throws -> Plan {
         let kinds = DiTBlockMatrix.allCases
         var items: [[BitAllocator.Choice]] = []
-        var params = 0
+        let params = weights.blockLinearParameters
         for (l, blk) in weights.blocks.enumerated() {
             for m in kinds {
                 let lin = blk[m]
-                params += lin.rows * lin.cols
                 items.append(s.choices.enumerated().map { i, f in
                     BitAllocator.Choice(bytes: lin.rows * f.rowBytes(lin.cols)!, cost: s.mse[l][m.rawValue][i])
                 })

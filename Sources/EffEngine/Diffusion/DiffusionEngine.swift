@@ -47,6 +47,14 @@ public struct DiffusionSnapshot: Sendable {
     public init() {}
 }
 
+extension CaseIterable where Self: Equatable {
+    /// The case after this one in declaration order, wrapping (the diff panel's key cycles).
+    fileprivate var followingCase: Self {
+        let all = Array(Self.allCases)
+        return all[(all.firstIndex(of: self)! + 1) % all.count]
+    }
+}
+
 /// DiTFastAttn in the diff panel: full attention, or a plan searched on first use for the
 /// job's sampler and steps at a threshold δ.
 public enum DiTAttentionChoice: String, CaseIterable, Sendable {
@@ -62,10 +70,7 @@ public enum DiTAttentionChoice: String, CaseIterable, Sendable {
         }
     }
 
-    public var next: DiTAttentionChoice {
-        let all = Self.allCases
-        return all[(all.firstIndex(of: self)! + 1) % all.count]
-    }
+    public var next: DiTAttentionChoice { followingCase }
 }
 
 /// The schedule in the diff panel: the sampler's own timesteps, a USF-style timestep
@@ -76,10 +81,7 @@ public enum DiTScheduleChoice: String, CaseIterable, Sendable {
     case usf = "USF"
     case oms = "OMS-0.6"
 
-    public var next: DiTScheduleChoice {
-        let all = Self.allCases
-        return all[(all.firstIndex(of: self)! + 1) % all.count]
-    }
+    public var next: DiTScheduleChoice { followingCase }
 }
 
 /// What the DiT's transformer-block linears run as in the diff panel (`DiTQuant`).
@@ -94,10 +96,7 @@ public enum DiTWeightsChoice: String, CaseIterable, Sendable {
     /// Q8_0 / Q4_1 per matrix from a sensitivity scan, 6.5 bits per weight on average.
     case mixed = "mixed-6.5bpw"
 
-    public var next: DiTWeightsChoice {
-        let all = Self.allCases
-        return all[(all.firstIndex(of: self)! + 1) % all.count]
-    }
+    public var next: DiTWeightsChoice { followingCase }
 }
 
 /// Quantized weights, attention plans and schedules, built once per choice (calibration,
@@ -251,9 +250,7 @@ public actor DiffusionEngine {
                 box.update { if $0.job == job { $0.phase = .failed("\(weights.rawValue): \(error)") } }
                 return
             }
-            let mib = Double(quant?.blockBytes ?? bundle.weights.blocks.reduce(0) { acc, b in
-                acc + DiTBlockMatrix.allCases.reduce(0) { $0 + b[$1].rows * b[$1].cols * 4 }
-            }) / 1_048_576
+            let mib = Double(quant?.blockBytes ?? bundle.weights.blockLinearParameters * 4) / 1_048_576
             box.update { if $0.job == job { $0.blockMiB = mib } }
             let status: (String) -> Void = { text in box.update { if $0.job == job { $0.phase = .preparing(text) } } }
             // The accelerated request: a searched schedule (DPM-Solver++ only), then an

@@ -39,14 +39,16 @@ public enum ModelScheduleSearch {
         func request(_ input: (classID: Int, seed: UInt64)) -> GenerationRequest {
             GenerationRequest(classID: input.classID, sampler: .dpmpp2m, steps: steps, guidance: guidance, seed: input.seed)
         }
-        // Time per guided evaluation of each model (median over the inputs of one full run).
+        // Time per guided evaluation of each model (median over the inputs of one full run);
+        // the large model's runs are also the reference images.
         var ms: [Double] = []
+        var reference: [[Float]] = []
         for m in models.indices {
             let runs = inputs.map { ImageGenerator.generate(request($0), models: dits, perStep: [m]) }
             let per = runs.map { $0.forwardMilliseconds / Double(max(1, $0.evaluations)) }.sorted()
             ms.append(per[per.count / 2])
+            if m == 0 { reference = runs.map(\.planar) }
         }
-        let reference = inputs.map { ImageGenerator.generate(request($0), models: dits, perStep: [0]).planar }
         // cost[step][model]: MSE with only that step on that model.
         let total = steps * (models.count - 1)
         var cost = [[Double]](repeating: [0], count: steps)

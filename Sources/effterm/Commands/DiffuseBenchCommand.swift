@@ -311,9 +311,7 @@ struct DiffuseBenchCommand: ParsableCommand {
             func lpad(_ s: String, _ n: Int) -> String { s.count >= n ? s : String(repeating: " ", count: n - s.count) + s }
             print(pad("variant", 28) + [("ms/image", 11), ("speedup", 9), ("PSNR dB", 10), ("SSIM", 9), ("attn MACs", 10),
                                         ("block MiB", 11)].map { lpad($0.0, $0.1) }.joined())
-            let fullBlockBytes = bundle.weights.blocks.reduce(0) { acc, b in
-                acc + DiTBlockMatrix.allCases.reduce(0) { $0 + b[$1].rows * b[$1].cols * 4 }
-            }
+            let fullBlockBytes = bundle.weights.blockLinearParameters * 4
             for r in rows {
                 let bytes = r["block_linear_bytes"] as? Int ?? fullBlockBytes
                 let mib = r["model_schedule"] == nil ? String(format: " %10.2f", Double(bytes) / 1_048_576) : lpad("-", 11)
