@@ -124,4 +124,64 @@ import Testing
             _ = try scan.run(tensors: ids, candidates: specs, isCancelled: { polls += 1; return polls > 2 })
         }
     }
+
+    /// GPTQ specs need calibration Gram matrices; with them a plan applies GPTQ per tensor.
+    /// The embedding / tied head can be planned too (no outliers, no GPTQ), is scanned from
+    /// block 0, and joins the knapsack with its stored format as a zero-KL choice.
+    @Test func gptqAndTheEmbeddingInScansAndPlans() throws {
+        let tm = try LlamaTestModel(config: LlamaTestModel.smallConfig())
+        let w = tm.model.weights
+        let grams = try CalibrationGrams(model: tm.model, tokens: Self.tokens(100), ctx: 32)
+        // 100 tokens in chunks of 32: the last 4 tokens are too few for a chunk of their own.
+        #expect(grams.chunks == 3 && grams.tokenCount == 96)
+        let g = grams.gram(layer: 1, site: .feedForwardHidden)
+        #expect(g.count == 128 * 128)
+        for i in 0..<128 {
+            #expect(g[i * 128 + i] >= 0)
+            for j in 0..<i { #expect(abs(g[i * 128 + j] - g[j * 128 + i]) <= 1e-4 * max(1, abs(g[i * 128 + j]))) }
+        }
+
+        var plan = Dictionary(uniqueKeysWithValues: w.linearTensors.map { ($0.name, try! WeightSpec(parsing: "Q3G32+mse+gptq")) })
+        #expect(throws: WeightSpecError.needsCalibration("Q3G32+mse+gptq")) { try w.requantized(plan: plan) }
+        let q4 = try WeightSpec(parsing: "Q4G32")
+        plan[LlamaWeights.TensorName.tokenEmbedding] = q4
+        let planned = try w.requantized(plan: plan, calibration: grams)
+        #expect(planned.tokenEmbedding.format == q4.format)
+        if w.tiedOutput { #expect(planned.output.format == q4.format) }
+        // GPTQ moved errors: the codes differ from round-to-nearest with the same grid.
+        let rtn = try w.requantized(WeightSpec(parsing: "Q3G32+mse"))
+        let id = LinearTensorID(layer: 1, role: .down)
+        #expect(Self.bytes(planned.linear(id)) != Self.bytes(rtn.linear(id)))
+        let t = Self.tokens(20)
+        #expect(try Self.logits(LlamaModel(weights: planned), t).allSatisfy(\.isFinite))
+        #expect(throws: WeightPlanError.embeddingOption("Q4G32+gptq")) { try w.requantizedEmbedding(WeightSpec(parsing: "Q4G32+gptq")) }
+        #expect(throws: WeightPlanError.embeddingOption("Q4G32+o1%")) { try w.requantizedEmbedding(WeightSpec(parsing: "Q4G32+o1%")) }
+
+        // The scan measures the embedding after the linears; fewer bits cost more KL.
+        let ref = LlamaModel(weights: try w.requantized(WeightSpec(format: .f32)))
+        let scan = try SensitivityScan(reference: ref, tokens: Self.tokens(64), chunks: 2, ctx: 32)
+        let ids = [LinearTensorID(layer: 0, role: .q)]
+        let entries = try scan.run(tensors: ids, candidates: WeightSpec.list("Q3G32+gptq,Q4G32"),
+                                   embedding: WeightSpec.list("Q8G32,Q2G32"), calibration: grams)
+        #expect(entries.count == 4)
+        let emb = entries.filter { $0.role == .embd }
+        #expect(emb.count == 2 && emb.allSatisfy { $0.layer == -1 && $0.tensor == LlamaWeights.TensorName.tokenEmbedding })
+        let kl8 = try #require(emb[0].kl), kl2 = try #require(emb[1].kl)
+        #expect(kl8 > 0 && kl8 < kl2)
+        #expect(throws: WeightSpecError.self) { _ = try scan.run(tensors: ids, candidates: WeightSpec.list("Q3G32+gptq")) }
+
+        // The knapsack: a roomy budget keeps the stored embedding (KL 0); a tight one must shrink it.
+        let report = ScanReport(modelFingerprint: "x", calibration: "c", calibrationHash: "h", chunks: 2, ctx: 32,
+                                candidates: ["Q3G32+gptq", "Q4G32"], embeddingCandidates: ["Q8G32", "Q2G32"],
+                                measuredKL: true, entries: entries, referenceSeconds: 0, seconds: 0)
+        let stored = w.tokenEmbedding.byteCount
+        let linearMin = entries.filter { $0.role != .embd }.map(\.bytes).min()!
+        let roomy = try report.plan(name: "roomy", tensors: ids, linearBudget: 10 * stored, budgetKind: "size", budgetValue: 0,
+                                    linearElements: 64 * 64, otherBytes: 7, scanPath: "s", embeddingBytes: stored)
+        #expect(roomy.tensors.count == 2 && roomy.tensors.last?.spec == "file")
+        let tight = try report.plan(name: "tight", tensors: ids, linearBudget: linearMin + emb[1].bytes, budgetKind: "size",
+                                    budgetValue: 0, linearElements: 64 * 64, otherBytes: 7, scanPath: "s", embeddingBytes: stored)
+        #expect(tight.tensors.last?.spec == "Q2G32" && tight.totalBytes == linearMin + emb[1].bytes + 7)
+        #expect(tight.linearBytes == linearMin)
+    }
 }

@@ -193,7 +193,7 @@ public struct LowBitCodec: Sendable, Hashable {
     }
 
     @inline(__always)
-    private func storeCodes(_ c: UnsafePointer<UInt8>, _ blk: UnsafeMutableRawPointer) {
+    func storeCodes(_ c: UnsafePointer<UInt8>, _ blk: UnsafeMutableRawPointer) {
         let q = (blk + 4).assumingMemoryBound(to: UInt8.self)
         for k in 0..<(group / 32) { pack32(c + k * 32, q + k * 4 * bits) }
     }

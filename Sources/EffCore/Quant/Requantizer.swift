@@ -7,6 +7,8 @@ import Foundation
 ///     format  = a computable row of the weight-format table (Q<b>G<g>, Q<b>S, Q4_1, Q8_0, F16, F32)
 ///     option  = "o" percent "%"   keep the largest-|w| percent of each tensor as f16 outliers
 ///             | "mse"             Q<b>G<g> only: clip-range search (`LowBitCodec.quantizeSearch`)
+///             | "gptq"            Q<b>G<g> only: GPTQ error feedback under calibration inputs (`GPTQ`)
+///             | "act"             with gptq: sweep the columns in act order (`GPTQ.Factor.make`)
 public struct WeightSpec: Sendable, Hashable, CustomStringConvertible {
     /// nil: the tensors as the file stores them.
     public var format: WeightFormat?
@@ -14,11 +16,18 @@ public struct WeightSpec: Sendable, Hashable, CustomStringConvertible {
     public var outlierFraction: Double
     /// Search the clip range per group instead of plain min/max.
     public var search: Bool
+    /// Quantize with GPTQ (needs the inputs' Gram matrix, `Requantizer.quantize(factor:)`).
+    public var gptq: Bool
+    /// With `gptq`: columns of larger input energy first, group parameters fixed up front.
+    public var actOrder: Bool
 
-    public init(format: WeightFormat?, outlierFraction: Double = 0, search: Bool = false) {
+    public init(format: WeightFormat?, outlierFraction: Double = 0, search: Bool = false, gptq: Bool = false,
+                actOrder: Bool = false) {
         self.format = format
         self.outlierFraction = outlierFraction
         self.search = search
+        self.gptq = gptq
+        self.actOrder = actOrder
     }
 
     /// The file's tensors, untouched.
@@ -31,6 +40,8 @@ public struct WeightSpec: Sendable, Hashable, CustomStringConvertible {
         var s = format.name
         if outlierFraction > 0 { s += "+o" + Self.percent(outlierFraction * 100) + "%" }
         if search { s += "+mse" }
+        if gptq { s += "+gptq" }
+        if actOrder { s += "+act" }
         return s
     }
 
@@ -58,12 +69,18 @@ public struct WeightSpec: Sendable, Hashable, CustomStringConvertible {
             if opt == "mse" {
                 guard f.lowBitCodec != nil else { throw WeightSpecError.badOption(text, "mse applies to Q<bits>G<group> formats only") }
                 spec.search = true
+            } else if opt == "gptq" {
+                guard f.lowBitCodec != nil else { throw WeightSpecError.badOption(text, "gptq applies to Q<bits>G<group> formats only") }
+                spec.gptq = true
+            } else if opt == "act" {
+                spec.actOrder = true
             } else if opt.hasPrefix("o"), opt.hasSuffix("%"), let p = Double(opt.dropFirst().dropLast()), p >= 0, p < 100 {
                 spec.outlierFraction = p / 100
             } else {
-                throw WeightSpecError.badOption(text, "options are +o<percent>% (e.g. +o0.5%) and +mse")
+                throw WeightSpecError.badOption(text, "options are +o<percent>% (e.g. +o0.5%), +mse, +gptq and +act (with +gptq)")
             }
         }
+        if spec.actOrder && !spec.gptq { throw WeightSpecError.badOption(text, "+act is GPTQ's column order: give +gptq too") }
         self = spec
     }
 
@@ -81,6 +98,7 @@ public enum WeightSpecError: Error, Equatable, CustomStringConvertible {
     case unknownFormat(String)
     case badOption(String, String)
     case optionOnFile(String)
+    case needsCalibration(String)
 
     public var description: String {
         let formats = "file, Q<bits>G<group> (bits 2,3,4,5,6,8; group 32,64,128), Q<bits>S (bits 2,3,4), Q4_1, Q4_0, Q8_0, F16, F32"
@@ -89,6 +107,7 @@ public enum WeightSpecError: Error, Equatable, CustomStringConvertible {
         case .unknownFormat(let f): return "weights: unknown or non-computable format '\(f)' (use \(formats))"
         case .badOption(let s, let why): return "weights: '\(s)': \(why)"
         case .optionOnFile(let s): return "weights: '\(s)': 'file' takes no options"
+        case .needsCalibration(let s): return "weights: '\(s)' needs calibration inputs (GPTQ), and none were given"
         }
     }
 }
@@ -117,9 +136,16 @@ public enum Requantizer {
     /// midpoint of the other weights' range in its row's group (so it widens nothing), and `S`
     /// stores `w - Q(W')` at its position in f16: the dense part's error there is carried
     /// by the outlier, so `Q(W') + S` equals `W` at those positions up to f16 rounding.
+    ///
+    /// `spec.gptq` needs `factor`, from the Gram matrix of this tensor's calibration inputs,
+    /// (cols, cols); the dense part is then quantized by GPTQ.
     public static func quantize(_ w: UnsafePointer<Float>, rows: Int, cols: Int, spec: WeightSpec,
-                                pool: ComputePool = .shared) throws -> RequantizedMatrix {
+                                factor: GPTQ.Factor? = nil, pool: ComputePool = .shared) throws -> RequantizedMatrix {
         guard let format = spec.format else { throw WeightSpecError.empty }
+        if spec.gptq && factor == nil { throw WeightSpecError.needsCalibration(spec.description) }
+        if spec.gptq, let factor, (factor.order != nil) != spec.actOrder {
+            throw GPTQ.GPTQError.shape("the factor's column order does not match '\(spec.description)'")
+        }
         let kernels = try format.checkedRowKernels(count: cols)
         let rowBytes = format.rowBytes(cols)!
         let n = rows * cols
@@ -138,10 +164,20 @@ public enum Requantizer {
         }
         defer { work?.deallocate() }
         let src = UnsafePointer(work ?? UnsafeMutablePointer(mutating: w))
-        pool.forEachChunk(rows) { r in
-            for row in r {
-                let s = src + row * cols, d = storage + row * rowBytes
-                if let search { search.quantizeSearch(s, d, cols) } else { kernels.quantizeRow(s, d, cols) }
+        if spec.gptq, let codec = format.lowBitCodec, let factor {
+            do {
+                try GPTQ.quantize(src, rows: rows, cols: cols, codec: codec, factor: factor, search: spec.search,
+                                  dst: storage, pool: pool)
+            } catch {
+                storage.deallocate()
+                throw error
+            }
+        } else {
+            pool.forEachChunk(rows) { r in
+                for row in r {
+                    let s = src + row * cols, d = storage + row * rowBytes
+                    if let search { search.quantizeSearch(s, d, cols) } else { kernels.quantizeRow(s, d, cols) }
+                }
             }
         }
 

@@ -31,7 +31,7 @@ public final class LlamaChatBackend: ChatBackend, @unchecked Sendable {
     let model: LlamaModel
     /// The model's shape (what attention plans are checked against).
     public var config: LlamaConfig { model.config }
-    let tokenizer: Tokenizer
+    public let tokenizer: Tokenizer
     let template: ChatTemplate
     let stopTokens: Set<Int32>
     let state: LlamaState

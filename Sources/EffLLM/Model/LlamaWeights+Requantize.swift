@@ -61,26 +61,56 @@ extension LlamaWeights {
     /// requantized from its f32 dequantization (the reference) as `spec` says; the token
     /// embedding / tied output head and the norms stay as they are. `spec.isFile` returns
     /// `self`. `progress(done, total)` is called after each tensor.
-    public func requantized(_ spec: WeightSpec, progress: ((Int, Int) -> Void)? = nil) throws -> LlamaWeights {
+    public func requantized(_ spec: WeightSpec, calibration: CalibrationGrams? = nil,
+                            progress: ((Int, Int) -> Void)? = nil) throws -> LlamaWeights {
         guard !spec.isFile else { return self }
-        return try requantized(specFor: { _ in spec }, progress: progress)
+        return try requantized(specFor: { _ in spec }, calibration: calibration, progress: progress)
     }
 
     /// These weights with each linear tensor requantized as `plan` says (a spec per tensor
     /// name; `file` keeps a tensor as it is). The plan must name every linear tensor of this
     /// model and nothing else, so a plan made for another model is refused before any work.
-    public func requantized(plan: [String: WeightSpec], progress: ((Int, Int) -> Void)? = nil) throws -> LlamaWeights {
+    ///
+    /// The plan may also name `token_embd.weight` (the embedding / tied output head), which is
+    /// then requantized too (`requantizedEmbedding`); absent, it stays as in the file.
+    public func requantized(plan: [String: WeightSpec], calibration: CalibrationGrams? = nil,
+                            progress: ((Int, Int) -> Void)? = nil) throws -> LlamaWeights {
         let ids = linearTensors
-        let names = Set(ids.map(\.name))
+        let names = Set(ids.map(\.name)).union([TensorName.tokenEmbedding])
         if let extra = plan.keys.sorted().first(where: { !names.contains($0) }) {
             throw WeightPlanError.unknownTensor(extra)
         }
         if let missing = ids.first(where: { plan[$0.name] == nil }) { throw WeightPlanError.missingTensor(missing.name) }
-        return try requantized(specFor: { plan[$0.name]! }, progress: progress)
+        let linears = try requantized(specFor: { plan[$0.name]! }, calibration: calibration, progress: progress)
+        return try linears.requantizedEmbedding(plan[TensorName.tokenEmbedding] ?? .file)
     }
 
-    /// Requantizes each linear tensor as `specFor` says (`file`: kept as it is).
-    public func requantized(specFor: (LinearTensorID) -> WeightSpec, progress: ((Int, Int) -> Void)? = nil) throws -> LlamaWeights {
+    /// These weights with the token embedding (and the output head, when tied to it)
+    /// requantized from its f32 dequantization as `spec` says. The embedding is read by row
+    /// lookups as well as by the head's matmul, so outliers and GPTQ (which need a matmul
+    /// with known inputs) are refused.
+    public func requantizedEmbedding(_ spec: WeightSpec) throws -> LlamaWeights {
+        guard !spec.isFile else { return self }
+        guard spec.outlierFraction == 0, !spec.gptq else { throw WeightPlanError.embeddingOption(spec.description) }
+        let m = tokenEmbedding
+        let f32 = Requantizer.dequantize(m)
+        let q = try f32.withUnsafeBufferPointer {
+            try Requantizer.quantize($0.baseAddress!, rows: m.rows, cols: m.cols, spec: spec)
+        }
+        var summary = self.summary
+        for i in summary.indices where summary[i].name == TensorName.tokenEmbedding || (tiedOutput && summary[i].name == TensorName.output) {
+            summary[i].format = spec.description
+            summary[i].bytes = q.linear.byteCount
+        }
+        return try LlamaWeights(config: config, tokenEmbedding: q.linear.weight, layers: layers,
+                                outputNorm: outputNorm, output: tiedOutput ? q.linear.weight : output, tiedOutput: tiedOutput,
+                                summary: summary, owners: [self, q])
+    }
+
+    /// Requantizes each linear tensor as `specFor` says (`file`: kept as it is). GPTQ specs
+    /// need `calibration` (`WeightSpecError.needsCalibration` otherwise).
+    public func requantized(specFor: (LinearTensorID) -> WeightSpec, calibration: CalibrationGrams? = nil,
+                            progress: ((Int, Int) -> Void)? = nil) throws -> LlamaWeights {
         let total = layers.count * Self.linearRoles.count
         var done = 0
         return try replacingLinears { id, m in
@@ -88,8 +118,9 @@ extension LlamaWeights {
             let spec = specFor(id)
             guard !spec.isFile else { return nil }
             let f32 = Requantizer.dequantize(m)
+            let factor = spec.gptq ? try calibration?.factor(for: id, actOrder: spec.actOrder) : nil
             let q = try f32.withUnsafeBufferPointer {
-                try Requantizer.quantize($0.baseAddress!, rows: m.rows, cols: m.cols, spec: spec)
+                try Requantizer.quantize($0.baseAddress!, rows: m.rows, cols: m.cols, spec: spec, factor: factor)
             }
             return (q, spec.description)
         }
@@ -141,11 +172,13 @@ extension LlamaWeights {
 public enum WeightPlanError: Error, Equatable, CustomStringConvertible {
     case unknownTensor(String)
     case missingTensor(String)
+    case embeddingOption(String)
 
     public var description: String {
         switch self {
         case .unknownTensor(let n): return "the plan names \(n), which this model has no linear tensor of (a plan for another model?)"
         case .missingTensor(let n): return "the plan gives no format for \(n)"
+        case .embeddingOption(let s): return "the embedding cannot take '\(s)': outliers and GPTQ apply to the block linears only"
         }
     }
 }

@@ -167,12 +167,24 @@ public final class SensitivityScan {
     /// Measures every (tensor, candidate) pair in `tensors` order. `measureKL` false gives
     /// the proxy alone. `progress(done, total, entry)` after each pair; `isCancelled` is
     /// polled between pairs (throws `ScanError.cancelled`).
-    public func run(tensors: [LinearTensorID], candidates: [WeightSpec], measureKL: Bool = true,
+    ///
+    /// GPTQ candidates need `calibration` (the inputs' Gram matrices). `embedding` candidates
+    /// (formats for `token_embd.weight`, the embedding / tied output head) are measured after
+    /// the linear tensors, each from block 0 (the head changes too).
+    ///
+    /// The embedding touches every token through the lookup and every prediction through the
+    /// head, and a 128-token calibration sample sees few of its rows, so its KL is measured
+    /// over `embeddingTokens` (default: the scan's tokens), in chunks of `ctx`, each chunk's
+    /// reference computed on the way (4 candidates here cost a few seconds, not 1680 pairs').
+    public func run(tensors: [LinearTensorID], candidates: [WeightSpec], embedding: [WeightSpec] = [],
+                    embeddingTokens: [Int32]? = nil,
+                    calibration: CalibrationGrams? = nil, measureKL: Bool = true,
                     progress: ((Int, Int, Entry) -> Void)? = nil,
                     isCancelled: () -> Bool = { false }) throws -> [Entry] {
         let specs = candidates.filter { !$0.isFile }
         guard !specs.isEmpty else { throw ScanError.noCandidates }
-        let total = tensors.count * specs.count
+        let embeddingSpecs = embedding.filter { !$0.isFile }
+        let total = tensors.count * specs.count + embeddingSpecs.count
         var entries: [Entry] = []
         entries.reserveCapacity(total)
         let state = reference.makeState(maxContext: ctx, maxBatch: ctx)
@@ -183,8 +195,9 @@ public final class SensitivityScan {
             let m2 = inputMoments(id)
             for spec in specs {
                 if isCancelled() { throw ScanError.cancelled }
+                let factor = spec.gptq ? try calibration?.factor(for: id, actOrder: spec.actOrder) : nil
                 let q = try w.withUnsafeBufferPointer {
-                    try Requantizer.quantize($0.baseAddress!, rows: stored.rows, cols: stored.cols, spec: spec)
+                    try Requantizer.quantize($0.baseAddress!, rows: stored.rows, cols: stored.cols, spec: spec, factor: factor)
                 }
                 let proxy = try Self.proxy(w, q.linear, m2)
                 var kl: Double? = nil
@@ -211,7 +224,73 @@ public final class SensitivityScan {
                 progress?(entries.count, total, e)
             }
         }
+        if !embeddingSpecs.isEmpty {
+            entries += try runEmbedding(embeddingSpecs, tokens: embeddingTokens ?? tokens, measureKL: measureKL,
+                                        progress: { e in progress?(entries.count + 1, total, e) }, isCancelled: isCancelled)
+        }
         return entries
+    }
+
+    /// Embedding candidates: mean KL over every whole chunk of `ctx` in `tokens`.
+    private func runEmbedding(_ specs: [WeightSpec], tokens: [Int32], measureKL: Bool,
+                              progress: (Entry) -> Void, isCancelled: () -> Bool) throws -> [Entry] {
+        let nChunks = max(1, tokens.count / ctx)
+        let models = try specs.map { LlamaModel(weights: try reference.weights.requantizedEmbedding($0)) }
+        var sums = [Double](repeating: 0, count: specs.count)
+        if measureKL {
+            let state = reference.makeState(maxContext: ctx, maxBatch: ctx)
+            var ref = [Float](repeating: 0, count: ctx * vocab), probs = ref, x = ref
+            var lse = [Double](repeating: 0, count: ctx)
+            func forward(_ m: LlamaModel, _ c: Int, _ out: inout [Float]) throws {
+                _ = state.rewind(to: 0)
+                let chunk = Array(tokens[(c * ctx)..<((c + 1) * ctx)])
+                try chunk.withUnsafeBufferPointer { t in
+                    try out.withUnsafeMutableBufferPointer { try m.forward(t, fromLayer: 0, residual: nil, state: state, logits: $0.baseAddress!) }
+                }
+            }
+            for c in 0..<nChunks {
+                if isCancelled() { throw ScanError.cancelled }
+                try forward(reference, c, &ref)
+                probs = ref
+                probs.withUnsafeMutableBufferPointer { p in
+                    for r in 0..<ctx { lse[r] = Self.softmaxLSE(p.baseAddress! + r * vocab, vocab) }
+                }
+                for (i, m) in models.enumerated() {
+                    try forward(m, c, &x)
+                    let vocab = self.vocab
+                    x.withUnsafeMutableBufferPointer { xb in
+                        ref.withUnsafeBufferPointer { rb in
+                            probs.withUnsafeBufferPointer { pb in
+                                for r in 0..<ctx {
+                                    let d = Self.weightedDifference(pb.baseAddress! + r * vocab, rb.baseAddress! + r * vocab,
+                                                                    xb.baseAddress! + r * vocab, vocab)
+                                    sums[i] += d + Self.softmaxLSE(xb.baseAddress! + r * vocab, vocab) - lse[r]
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        var out: [Entry] = []
+        for (i, spec) in specs.enumerated() {
+            // No activation statistics for a lookup table: the proxy is the weights' squared error.
+            let e = Entry(tensor: LlamaWeights.TensorName.tokenEmbedding, layer: -1, role: .embd, spec: spec.description,
+                          bytes: models[i].weights.tokenEmbedding.byteCount,
+                          kl: measureKL ? sums[i] / Double(nChunks * ctx) : nil,
+                          proxy: Self.weightError(reference.weights.tokenEmbedding, models[i].weights.tokenEmbedding))
+            out.append(e)
+            progress(e)
+        }
+        return out
+    }
+
+    /// `||A - B||^2` of two matrices of one shape, dequantized.
+    static func weightError(_ a: WeightMatrix, _ b: WeightMatrix) -> Double {
+        let x = Requantizer.dequantize(a), y = Requantizer.dequantize(b)
+        var s = 0.0
+        for i in x.indices { let d = Double(x[i] - y[i]); s += d * d }
+        return s
     }
 
     /// `sum_rows KL(P_ref || P)` of one chunk, with `KL = sum_v p_v (r_v - x_v) + lse(x) - lse(r)`

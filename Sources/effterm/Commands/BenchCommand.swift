@@ -73,6 +73,9 @@ struct LLMBenchCommand: ParsableCommand {
     @Option(help: "Weights: file (default), or a format to requantize the 210 linear tensors to, e.g. Q4G32, Q3G64+o0.5%. With several (comma-separated), decode runs every variant interleaved at each depth and reports weight MiB, bits per weight and the ratio to the first; the other sections use the first.")
     var weights = "file"
 
+    @Option(help: "A weight plan (name in $XDG_DATA_HOME/effterm/quant-plans, or a path) to decode interleaved with the --weights variants; repeatable.")
+    var plan: [String] = []
+
     @Flag(help: "A quick subset: prefill 128, decode at depth 0, streams 1 and 4, 2 reps.")
     var quick = false
 
@@ -146,22 +149,38 @@ struct LLMBenchCommand: ParsableCommand {
                     },
                 ] as [String: Any]
             }
-        } else if sections.contains("decode"), weightSpecs.count > 1 {
+        } else if sections.contains("decode"), weightSpecs.count > 1 || !plan.isEmpty {
             // The first variant is loaded; the others are requantized from the same file.
-            let base = spec.isFile ? llm : try LoadedModel.load(explicitPath: model, command: "bench").model
+            let baseLoaded = spec.isFile ? loaded : try LoadedModel.load(explicitPath: model, command: "bench")
+            let base = baseLoaded.model
             var models = [llm]
-            for s in weightSpecs.dropFirst() { models.append(s.isFile ? base : try requantize(base, s)) }
+            var labels = [spec.description]
+            for s in weightSpecs.dropFirst() { models.append(s.isFile ? base : try requantize(base, s)); labels.append(s.description) }
+            let fingerprint = plan.isEmpty ? "" : try QuantStore.fingerprint(loaded.path)
+            var calibration: CalibrationGrams?
+            for p in plan {
+                let specs: [String: WeightSpec]
+                do { specs = try WeightPlan.load(from: QuantStore.planURL(p), fingerprint: fingerprint).specs() } catch {
+                    throw ValidationErrorParagraph("effterm bench: --plan \(p): \(error)")
+                }
+                if calibration == nil, specs.values.contains(where: \.gptq) {
+                    calibration = try gptqCalibration(baseLoaded) { if !json { print($0) } }
+                }
+                models.append(LlamaModel(weights: try base.weights.requantized(plan: specs, calibration: calibration)))
+                labels.append("plan:" + p)
+            }
             for m in models { m.kvFormat = formats[0] }
             let rows = try ModelBench.decodeModels(models, reps: reps, depths: depthList, tokens: decodeTokens,
                                                    log: json ? { _ in } : { print($0) })
             result["decode"] = rows[0].map {
                 ["depth": $0.depth, "tokens": decodeTokens, "tok_s": $0.rate.tokPerSec, "seconds": $0.rate.seconds] as [String: Any]
             }
-            result["weights"] = zip(weightSpecs, zip(models, rows)).map { s, mr in
+            result["weights"] = zip(labels, zip(models, rows)).map { label, mr in
                 let (m, row) = mr
                 let lin = m.weights.linearStorage
                 return [
-                    "weights": s.description,
+                    "weights": label,
+                    "weight_mib": Double(m.weights.totalBytes) / 1_048_576,
                     "linear_mib": Double(lin.bytes) / 1_048_576,
                     "linear_bits_per_weight": Double(lin.bytes * 8) / Double(max(1, lin.elements)),
                     "decode": row.enumerated().map { i, d in

@@ -43,9 +43,19 @@ enum ChatWeights {
     /// Installs the plan builder and the scan on `backend`; returns what Ctrl-P cycles.
     static func attach(to backend: LlamaChatBackend) -> [WeightChoice] {
         let fingerprint = backend.info.sha256
+        let tokenizer = backend.tokenizer
+        // GPTQ plans need the inputs' Gram matrices; computed once (the first GPTQ plan) and kept.
+        var calibration: CalibrationGrams?
         backend.planBuilder = { name, file, progress in
             let plan = try WeightPlan.load(from: QuantStore.planURL(name), fingerprint: fingerprint)
-            let weights = try file.requantized(plan: plan.specs(), progress: progress)
+            let specs = try plan.specs()
+            if calibration == nil, specs.values.contains(where: \.gptq) {
+                let tokens = CalibrationGrams.defaultTokens(tokenizer: tokenizer).tokens
+                calibration = try CalibrationGrams(model: LlamaModel(weights: file), tokens: tokens) { done, total in
+                    progress(done, total + file.linearTensors.count)
+                }
+            }
+            let weights = try file.requantized(plan: specs, calibration: calibration, progress: progress)
             let quality = plan.measured.map { String(format: "KLD %.3f ppl %.2f", $0.kld, $0.ppl) }
                 ?? String(format: "predicted KL sum %.3f", plan.predictedKLSum)
             return (weights, quality)

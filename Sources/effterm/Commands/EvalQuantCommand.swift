@@ -28,6 +28,9 @@ struct EvalQuantCommand: ParsableCommand {
     @Option(help: "Comma-separated weight specs: file, Q<bits>G<group>[+o<percent>%][+mse], Q4_1, Q8_0, F16, F32.")
     var weights = "file,Q4G32,Q3G64,Q2G32"
 
+    @Option(help: "The token embedding / tied output head for every --weights spec: file (Q8_0 here) or a format such as Q6G32, Q4G32+mse (no outliers, no GPTQ). Plans carry their own.")
+    var embedding = "file"
+
     @Option(help: "A weight plan (name in $XDG_DATA_HOME/effterm/quant-plans, or a path) to score after the specs; repeatable. Its measured quality is written back into the plan file.")
     var plan: [String] = []
 
@@ -56,6 +59,10 @@ struct EvalQuantCommand: ParsableCommand {
 
     func validate() throws {
         do { _ = try WeightSpec.list(weights) } catch { throw ValidationError("--\(error)") }
+        do {
+            let e = try WeightSpec(parsing: embedding)
+            if e.gptq || e.outlierFraction > 0 { throw ValidationError("--embedding takes no outliers and no GPTQ (the embedding is read by row lookups too).") }
+        } catch let e as ValidationError { throw e } catch { throw ValidationError("--embedding: \(error)") }
         guard probe >= 0, probeTokens >= 1 else { throw ValidationError("--probe must be 0 or more and --probe-tokens at least 1.") }
         guard ctx >= 8 else { throw ValidationError("--ctx must be at least 8.") }
         if let chunks, chunks < 1 { throw ValidationError("--chunks must be at least 1.") }
@@ -80,6 +87,7 @@ struct EvalQuantCommand: ParsableCommand {
     func run() throws {
         compute.apply()
         let specs = try WeightSpec.list(weights)
+        let embeddingSpec = try WeightSpec(parsing: embedding)
         guard let content = try? String(contentsOfFile: text, encoding: .utf8) else {
             throw ValidationErrorParagraph("effterm eval quant: cannot read the text file \(text)")
         }
@@ -147,6 +155,9 @@ struct EvalQuantCommand: ParsableCommand {
                 }
             }
         }
+        // GPTQ specs need the inputs' Gram matrices over calibration text (never the evaluation text).
+        let needsCalibration = specs.contains(where: \.gptq) || plans.contains { $0.specs.values.contains(where: \.gptq) }
+        let calibration = needsCalibration ? try gptqCalibration(loaded, log: log) : nil
         enum Variant { case spec(WeightSpec), plan(Int) }
         var rows: [Row] = []
         for variant in specs.map(Variant.spec) + plans.indices.map(Variant.plan) {
@@ -154,12 +165,13 @@ struct EvalQuantCommand: ParsableCommand {
             let m: LlamaModel, label: String
             switch variant {
             case .spec(let spec):
-                m = spec.isFile ? loaded.model : try requantize(loaded.model, spec)
-                label = spec.description
+                let linears = spec.isFile ? loaded.model : try requantize(loaded.model, spec, calibration: calibration)
+                m = embeddingSpec.isFile ? linears : LlamaModel(weights: try linears.weights.requantizedEmbedding(embeddingSpec))
+                label = spec.description + (embeddingSpec.isFile ? "" : " emb:" + embeddingSpec.description)
             case .plan(let i):
                 label = "plan:" + plans[i].plan.name
                 do {
-                    m = LlamaModel(weights: try loaded.model.weights.requantized(plan: plans[i].specs))
+                    m = LlamaModel(weights: try loaded.model.weights.requantized(plan: plans[i].specs, calibration: calibration))
                 } catch {
                     throw ValidationErrorParagraph("effterm eval quant: --plan \(plan[i]): \(error)")
                 }

@@ -42,9 +42,9 @@ struct LoadedModel {
 }
 
 /// `model` with its linear tensors requantized as `spec` says, progress on stderr.
-func requantize(_ model: LlamaModel, _ spec: WeightSpec) throws -> LlamaModel {
+func requantize(_ model: LlamaModel, _ spec: WeightSpec, calibration: CalibrationGrams? = nil) throws -> LlamaModel {
     let start = Date()
-    let w = try model.weights.requantized(spec) { done, total in
+    let w = try model.weights.requantized(spec, calibration: calibration) { done, total in
         if done % 30 == 0 || done == total {
             FileHandle.standardError.write(Data("\rweights \(spec): \(done)/\(total) tensors".utf8))
         }
@@ -82,5 +82,22 @@ enum ChatBackendLoader {
         } catch {
             throw ValidationErrorParagraph("effterm \(command): cannot load the model \(url.path): \(error)")
         }
+    }
+}
+
+/// GPTQ's calibration: the Gram matrices of every block linear's inputs over the default
+/// calibration texts (`CalibrationGrams.defaultTextPaths`), progress through `log`.
+func gptqCalibration(_ loaded: LoadedModel, log: @escaping (String) -> Void) throws -> CalibrationGrams {
+    let (tokens, files) = CalibrationGrams.defaultTokens(tokenizer: loaded.tokenizer)
+    let start = Date()
+    do {
+        let grams = try CalibrationGrams(model: loaded.model, tokens: tokens) { done, total in
+            log("GPTQ calibration: chunk \(done)/\(total)")
+        }
+        log(String(format: "GPTQ calibration: %d tokens from %@ (%.1f s)", grams.tokenCount,
+                   files.map { ($0 as NSString).lastPathComponent }.joined(separator: ", "), Date().timeIntervalSince(start)))
+        return grams
+    } catch {
+        throw ValidationErrorParagraph("GPTQ calibration failed: \(error) (it reads \(CalibrationGrams.defaultTextPaths.joined(separator: ", ")))")
     }
 }

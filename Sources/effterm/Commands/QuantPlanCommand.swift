@@ -73,7 +73,10 @@ struct QuantPlanCommand: ParsableCommand {
         }
         let w = loaded.model.weights
         let linear = w.linearStorage
-        let other = w.totalBytes - linear.bytes
+        // A --size plan also picks the embedding's format when the scan measured it.
+        let embeddingScanned = report.entries.contains { $0.role == .embd && $0.kl != nil }
+        let embeddingBytes = size != nil && embeddingScanned ? w.tokenEmbedding.byteCount : nil
+        let other = w.totalBytes - linear.bytes - (embeddingBytes ?? 0)
         let linearBudget: Int, kind: String, value: Double, defaultName: String
         if let budget {
             linearBudget = Int((budget * Double(linear.elements) / 8).rounded(.down))
@@ -85,14 +88,15 @@ struct QuantPlanCommand: ParsableCommand {
             kind = "size"; value = Double(bytes)
             defaultName = "mq-" + size!.replacingOccurrences(of: " ", with: "")
             guard linearBudget > 0 else {
-                throw ValidationErrorParagraph("effterm quant plan: --size \(size!) is below the \(other) bytes of the tensors outside the plan (embedding / head, norms)")
+                throw ValidationErrorParagraph("effterm quant plan: --size \(size!) is below the \(other) bytes of the tensors outside the plan (\(embeddingBytes == nil ? "embedding / head, " : "")norms)")
             }
         }
         let planName = name ?? defaultName
         var plan: WeightPlan
         do {
             plan = try report.plan(name: planName, tensors: w.linearTensors, linearBudget: linearBudget, budgetKind: kind,
-                                   budgetValue: value, linearElements: linear.elements, otherBytes: other, scanPath: scanURL.path)
+                                   budgetValue: value, linearElements: linear.elements, otherBytes: other, scanPath: scanURL.path,
+                                   embeddingBytes: embeddingBytes)
         } catch {
             throw ValidationErrorParagraph("effterm quant plan: \(error)")
         }
@@ -132,8 +136,12 @@ struct QuantPlanCommand: ParsableCommand {
             }
             print(line)
         }
+        if let e = byName[LlamaWeights.TensorName.tokenEmbedding] {
+            print(String(format: "embedding / output head: %@, %.2f MiB%@", e.spec, Double(e.bytes) / 1_048_576,
+                         e.kl.map { String(format: ", KL %.4f", $0) } ?? ""))
+        }
         var counts: [String: Int] = [:]
-        for t in plan.tensors { counts[t.spec, default: 0] += 1 }
+        for t in plan.tensors where t.tensor != LlamaWeights.TensorName.tokenEmbedding { counts[t.spec, default: 0] += 1 }
         print("formats: " + counts.sorted { $0.value > $1.value }.map { "\($0.key) x\($0.value)" }.joined(separator: ", "))
         if let m = plan.measured {
             print(String(format: "measured on %@ (%d x %d): ppl %.4f, KLD %.4f, top-1 %.1f%%", (m.text as NSString).lastPathComponent,

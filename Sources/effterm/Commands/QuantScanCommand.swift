@@ -16,8 +16,13 @@ struct QuantScanCommand: ParsableCommand {
             candidate spec, the tensor alone is requantized from the reference and the mean \
             KL(P_ref || P) over every position of --chunks chunks of --ctx calibration tokens \
             is measured; blocks before the tensor's block are not rerun (their residual stream \
-            is cached). The tied embedding / output head is not scanned (it stays Q8_0, as \
-            TECHNIQUES.md section 4 plans). The proxy is sum_j E[x_j^2] ||W[:,j] - Q(W)[:,j]||^2 \
+            is cached). The tied embedding / output head (Q8_0 in the file) is scanned too, \
+            at --embedding-candidates, from block 0 (it is both the lookup table and the head), \
+            over every whole --ctx chunk of the calibration text (a few seconds). \
+            Candidates ending in +gptq are quantized by GPTQ, which first runs the model over \
+            4096 tokens of other licence texts (MPL-2.0, GFDL-1.3, ...) to collect every \
+            linear's input Gram matrix (about 20 s). \
+            The proxy is sum_j E[x_j^2] ||W[:,j] - Q(W)[:,j]||^2 \
             with E[x_j^2] the calibration inputs' second moments; Spearman's rho between proxy \
             and KL is reported. The calibration text must not be the evaluation text: the \
             default is the Apache-2.0 licence text every Debian ships, disjoint from gpl-3.txt. \
@@ -27,13 +32,17 @@ struct QuantScanCommand: ParsableCommand {
             """
     )
 
-    static let defaultCandidates = "Q2S,Q2G64,Q2G32,Q3S,Q3G64,Q3G32,Q4S,Q4G32"
+    static let defaultCandidates = "Q2G64+mse+gptq+act,Q2G32+mse+gptq+act,Q3S,Q3G64+gptq+act,Q3G32+mse+gptq+act,Q4S,Q4G64+mse+gptq+act,Q4G32"
+    static let defaultEmbeddingCandidates = "Q6G32,Q5G32,Q4G32,Q4G64"
 
     @Option(help: "Calibration text (not the evaluation text).")
     var calib = "/usr/share/common-licenses/Apache-2.0"
 
     @Option(help: "Comma-separated candidate specs (Q<bits>G<group>[+o<percent>%][+mse], ...).")
     var candidates = QuantScanCommand.defaultCandidates
+
+    @Option(help: "Comma-separated formats for the embedding / output head (no outliers, no GPTQ); \"\" scans none.")
+    var embeddingCandidates = QuantScanCommand.defaultEmbeddingCandidates
 
     @Option(help: "Calibration chunks.")
     var chunks = 1
@@ -60,8 +69,17 @@ struct QuantScanCommand: ParsableCommand {
 
     func validate() throws {
         do { _ = try WeightSpec.list(candidates) } catch { throw ValidationError("--candidates: \(error)") }
+        do {
+            if try embeddingSpecs().contains(where: { $0.gptq || $0.outlierFraction > 0 }) {
+                throw ValidationError("--embedding-candidates take no outliers and no GPTQ (the embedding is read by row lookups too).")
+            }
+        } catch let e as ValidationError { throw e } catch { throw ValidationError("--embedding-candidates: \(error)") }
         guard chunks >= 1 else { throw ValidationError("--chunks must be at least 1.") }
         guard ctx >= 8 else { throw ValidationError("--ctx must be at least 8.") }
+    }
+
+    func embeddingSpecs() throws -> [WeightSpec] {
+        embeddingCandidates.trimmingCharacters(in: .whitespaces).isEmpty ? [] : try WeightSpec.list(embeddingCandidates)
     }
 
     /// Parses `--tensors` against the model's tensors.
@@ -83,6 +101,7 @@ struct QuantScanCommand: ParsableCommand {
     func run() throws {
         compute.apply()
         let specs = try WeightSpec.list(candidates)
+        let embeddingSpecs = tensors == nil ? try embeddingSpecs() : []
         guard let text = try? String(contentsOfFile: calib, encoding: .utf8) else {
             throw ValidationErrorParagraph("effterm quant scan: cannot read the calibration text \(calib) (use --calib FILE)")
         }
@@ -93,10 +112,13 @@ struct QuantScanCommand: ParsableCommand {
             throw ValidationErrorParagraph("effterm quant scan: \(calib) has \(tokens.count) tokens, \(chunks * ctx) needed (--chunks x --ctx)")
         }
         let calibTokens = Array(tokens.prefix(chunks * ctx))
+        let embeddingTokens = Array(tokens.prefix(tokens.count / ctx * ctx))
         let calibHash = QuantStore.hash(calibTokens.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) })
         let fingerprint = try QuantStore.fingerprint(loaded.path)
         let settings = [fingerprint, calibHash, "\(chunks)x\(ctx)", specs.map(\.description).joined(separator: ","),
-                        ids.map(\.name).joined(separator: ","), proxyOnly ? "proxy" : "kl"].joined(separator: "|")
+                        ids.map(\.name).joined(separator: ","), proxyOnly ? "proxy" : "kl",
+                        "emb:" + embeddingSpecs.map(\.description).joined(separator: ",") + "@\(embeddingTokens.count)",
+                        specs.contains(where: \.gptq) ? "gptq:\(CalibrationGrams.defaultTokenCount)" : ""].joined(separator: "|")
         let cacheURL = QuantStore.scanDirectory(fingerprint: fingerprint)
             .appendingPathComponent("scan-\(QuantStore.hash(Array(settings.utf8))).json")
         func log(_ s: String) { FileHandle.standardError.write(Data(s.utf8)) }
@@ -106,7 +128,8 @@ struct QuantScanCommand: ParsableCommand {
             log("quant scan: read from the cache \(cacheURL.path)\n")
             report = cached
         } else {
-            report = try scan(loaded: loaded, ids: ids, specs: specs, tokens: calibTokens, calibHash: calibHash,
+            report = try scan(loaded: loaded, ids: ids, specs: specs, embeddingSpecs: embeddingSpecs,
+                              tokens: calibTokens, embeddingTokens: embeddingTokens, calibHash: calibHash,
                               fingerprint: fingerprint, log: log)
             try FileManager.default.createDirectory(at: cacheURL.deletingLastPathComponent(), withIntermediateDirectories: true)
             try QuantStore.encoder().encode(report).write(to: cacheURL, options: .atomic)
@@ -119,20 +142,25 @@ struct QuantScanCommand: ParsableCommand {
         printSummary(report, cacheURL: cacheURL)
     }
 
-    private func scan(loaded: LoadedModel, ids: [LinearTensorID], specs: [WeightSpec], tokens: [Int32], calibHash: String,
+    private func scan(loaded: LoadedModel, ids: [LinearTensorID], specs: [WeightSpec], embeddingSpecs: [WeightSpec],
+                      tokens: [Int32], embeddingTokens: [Int32], calibHash: String,
                       fingerprint: String, log: @escaping (String) -> Void) throws -> ScanReport {
         let start = Date()
+        let calibration = specs.contains(where: \.gptq) ? try gptqCalibration(loaded) { log("quant scan: " + $0 + "\n") } : nil
         let ref = try requantize(loaded.model, WeightSpec(format: .f32))
         log("quant scan: reference pass over \(chunks) x \(ctx) calibration tokens\n")
         let scan = try SensitivityScan(reference: ref, tokens: tokens, chunks: chunks, ctx: ctx)
-        log(String(format: "quant scan: reference %.1f s; %d tensors x %d candidates\n", scan.referenceSeconds, ids.count, specs.count))
+        log(String(format: "quant scan: reference %.1f s; %d tensors x %d candidates%@\n", scan.referenceSeconds, ids.count, specs.count,
+                   embeddingSpecs.isEmpty ? "" : ", embedding x \(embeddingSpecs.count)"))
         InterruptFlag.install()
         let interactive = isatty(STDERR_FILENO) == 1
         let t0 = Date()
         var lastDraw = Date.distantPast
         let entries: [SensitivityScan.Entry]
         do {
-            entries = try scan.run(tensors: ids, candidates: specs, measureKL: !proxyOnly, progress: { done, total, e in
+            entries = try scan.run(tensors: ids, candidates: specs, embedding: embeddingSpecs, embeddingTokens: embeddingTokens,
+                                   calibration: calibration,
+                                   measureKL: !proxyOnly, progress: { done, total, e in
                 let now = Date()
                 guard now.timeIntervalSince(lastDraw) > (interactive ? 0.2 : 10) || done == total else { return }
                 lastDraw = now
@@ -147,7 +175,8 @@ struct QuantScanCommand: ParsableCommand {
             throw ExitCode(130)
         }
         return ScanReport(modelFingerprint: fingerprint, calibration: calib, calibrationHash: calibHash, chunks: chunks, ctx: ctx,
-                          candidates: specs.map(\.description), measuredKL: !proxyOnly, entries: entries,
+                          candidates: specs.map(\.description), embeddingCandidates: embeddingSpecs.map(\.description),
+                          measuredKL: !proxyOnly, entries: entries,
                           referenceSeconds: scan.referenceSeconds, seconds: Date().timeIntervalSince(start))
     }
 
@@ -157,13 +186,17 @@ struct QuantScanCommand: ParsableCommand {
                      tensors, r.candidates.count, r.chunks, r.ctx, (r.calibration as NSString).lastPathComponent,
                      r.seconds, r.referenceSeconds))
         if let rho = r.spearman { print(String(format: "Spearman rho(proxy, KL) over %d pairs: %.3f", r.entries.count, rho)) }
-        print("candidate        mean KL    max KL  (tensor)")
+        print("candidate            mean KL    max KL  (tensor)")
         for c in r.candidates {
-            let es = r.entries.filter { $0.spec == c }
+            let es = r.entries.filter { $0.spec == c && $0.role != .embd }
             guard let worst = es.max(by: { ($0.kl ?? $0.proxy) < ($1.kl ?? $1.proxy) }) else { continue }
             let mean = es.reduce(0.0) { $0 + ($1.kl ?? 0) } / Double(max(1, es.count))
-            print(String(format: "%@ %9.5f %9.5f  (%@)", c.padding(toLength: 14, withPad: " ", startingAt: 0), mean,
+            print(String(format: "%@ %9.5f %9.5f  (%@)", c.padding(toLength: max(18, c.count), withPad: " ", startingAt: 0), mean,
                          worst.kl ?? 0, worst.tensor))
+        }
+        for e in r.entries where e.role == .embd {
+            print(String(format: "%@ %9.5f  (%@, %.2f MiB)", e.spec.padding(toLength: 18, withPad: " ", startingAt: 0), e.kl ?? 0,
+                         e.tensor, Double(e.bytes) / 1_048_576))
         }
         print("cache: \(cacheURL.path)")
     }
