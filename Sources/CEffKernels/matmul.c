@@ -182,25 +182,20 @@ void eff_set_use_avx512(int on) {
     atomic_store_explicit(&g_use_avx512, on && eff_cpu_has_avx512_vnni() ? 1 : 0, memory_order_relaxed);
 }
 
-static inline int use_vnni(void) {
-    int v = atomic_load_explicit(&g_use_vnni, memory_order_relaxed);
+/* A switch's value, detected on first read (-1: not yet) and published once. */
+static inline int lazy_switch(atomic_int *sw, int (*detect)(void)) {
+    int v = atomic_load_explicit(sw, memory_order_relaxed);
     if (v < 0) {
         int expected = -1;
-        v = eff_cpu_has_avx_vnni();
-        if (!atomic_compare_exchange_strong(&g_use_vnni, &expected, v)) v = expected;
+        v = detect();
+        if (!atomic_compare_exchange_strong(sw, &expected, v)) v = expected;
     }
     return v;
 }
 
-static inline int use_avx512(void) {
-    int v = atomic_load_explicit(&g_use_avx512, memory_order_relaxed);
-    if (v < 0) {
-        int expected = -1;
-        v = eff_cpu_has_avx512_vnni();
-        if (!atomic_compare_exchange_strong(&g_use_avx512, &expected, v)) v = expected;
-    }
-    return v;
-}
+static inline int use_vnni(void) { return lazy_switch(&g_use_vnni, eff_cpu_has_avx_vnni); }
+
+static inline int use_avx512(void) { return lazy_switch(&g_use_avx512, eff_cpu_has_avx512_vnni); }
 
 int eff_using_vnni(void) { return use_vnni(); }
 

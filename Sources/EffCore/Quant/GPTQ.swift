@@ -255,7 +255,7 @@ public enum GPTQ {
 extension LowBitCodec {
     /// A group's stored scale and min (f16-rounded) for the `group` values at `x`: min/max
     /// as `quantize` rounds them, or with `search` the clip range of least squared error
-    /// (`quantizeSearch`).
+    /// (what `quantizeSearch` stores).
     func groupParameters(_ x: UnsafePointer<Float>, search: Bool) -> (d: Float, m: Float) {
         let maxq = Float(maxCode)
         var lo = Float.greatestFiniteMagnitude, hi = -Float.greatestFiniteMagnitude

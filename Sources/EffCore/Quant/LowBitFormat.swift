@@ -160,33 +160,11 @@ public struct LowBitCodec: Sendable, Hashable {
             for b in 0..<(count / group) {
                 let x = src + b * group
                 let blk = dst + b * blockBytes
-                var lo = Float.greatestFiniteMagnitude, hi = -Float.greatestFiniteMagnitude
-                for j in 0..<group {
-                    if x[j] < lo { lo = x[j] }
-                    if x[j] > hi { hi = x[j] }
-                }
-                let range = hi - lo
-                var best = (err: Float.infinity, d: Float(0), m: lo)
-                for a in Self.clipSteps {
-                    for bb in Self.clipSteps where a + bb < 0.5 {
-                        let m = Float(Float16(lo + a * range))
-                        let d = Float(Float16((range * (1 - a - bb)) / maxq))
-                        let id: Float = d != 0 ? 1 / d : 0
-                        var err: Float = 0
-                        for j in 0..<group {
-                            let q = min(maxq, max(0, ((x[j] - m) * id).rounded()))
-                            let e = q * d + m - x[j]
-                            err += e * e
-                        }
-                        if err < best.err { best = (err, d, m) }
-                        if range == 0 { break }
-                    }
-                    if range == 0 { break }
-                }
-                QuantBlocks.storeHalf(best.d, blk, 0)
-                QuantBlocks.storeHalf(best.m, blk, 2)
-                let id: Float = best.d != 0 ? 1 / best.d : 0
-                for j in 0..<group { c[j] = UInt8(min(maxq, max(0, ((x[j] - best.m) * id).rounded()))) }
+                let (d, m) = groupParameters(x, search: true)
+                QuantBlocks.storeHalf(d, blk, 0)
+                QuantBlocks.storeHalf(m, blk, 2)
+                let id: Float = d != 0 ? 1 / d : 0
+                for j in 0..<group { c[j] = UInt8(min(maxq, max(0, ((x[j] - m) * id).rounded()))) }
                 storeCodes(c, blk)
             }
         }

@@ -257,18 +257,7 @@ public final class SensitivityScan {
                 }
                 for (i, m) in models.enumerated() {
                     try forward(m, c, &x)
-                    let vocab = self.vocab
-                    x.withUnsafeMutableBufferPointer { xb in
-                        ref.withUnsafeBufferPointer { rb in
-                            probs.withUnsafeBufferPointer { pb in
-                                for r in 0..<ctx {
-                                    let d = Self.weightedDifference(pb.baseAddress! + r * vocab, rb.baseAddress! + r * vocab,
-                                                                    xb.baseAddress! + r * vocab, vocab)
-                                    sums[i] += d + Self.softmaxLSE(xb.baseAddress! + r * vocab, vocab) - lse[r]
-                                }
-                            }
-                        }
-                    }
+                    sums[i] += Self.klSum(refLogits: ref, refProbs: probs, refLSE: lse, logits: &x, rows: ctx, vocab: vocab)
                 }
             }
         }
@@ -297,11 +286,15 @@ public final class SensitivityScan {
     /// (`r` reference logits, `x` these): the logit differences are small, so the sum
     /// loses little to cancellation. `logits` is overwritten.
     private func klSum(chunk c: Int, logits: inout [Float]) -> Double {
-        let vocab = self.vocab, rows = ctx
+        Self.klSum(refLogits: refLogits[c], refProbs: refProbs[c], refLSE: refLSE[c], logits: &logits, rows: ctx, vocab: vocab)
+    }
+
+    /// `klSum(chunk:logits:)` against any reference rows (logits, probabilities, log-sum-exps).
+    static func klSum(refLogits: [Float], refProbs: [Float], refLSE: [Double], logits: inout [Float], rows: Int, vocab: Int) -> Double {
         var perRow = [Double](repeating: 0, count: rows)
-        refLogits[c].withUnsafeBufferPointer { rl in
-            refProbs[c].withUnsafeBufferPointer { rp in
-                refLSE[c].withUnsafeBufferPointer { rlse in
+        refLogits.withUnsafeBufferPointer { rl in
+            refProbs.withUnsafeBufferPointer { rp in
+                refLSE.withUnsafeBufferPointer { rlse in
                     logits.withUnsafeMutableBufferPointer { x in
                         perRow.withUnsafeMutableBufferPointer { out in
                             ComputePool.shared.forEachChunk(rows) { range in
